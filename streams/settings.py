@@ -45,6 +45,7 @@ class Settings:
     alerts_index: str = "wirewatch-alerts"
     es_bulk_max_docs: int = 500
     # Worker
+    bind_host: str = "127.0.0.1"  # where the worker's web and /metrics ports listen
     web_port: int = 16066
     metrics_port: int = 19108
     state_dir: Path = Path(".state")

@@ -1,0 +1,81 @@
+"""The index agents: tagged stories and alerts -> Elasticsearch, offsets acked only after the bulk ack."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import faust
+from faust.types import EventT
+
+from streams import metrics
+from streams.app import Topics
+from streams.deadletter import send_to_deadletter
+from streams.es import BulkIndexer, alert_document, story_document
+from streams.records import Alert, TaggedStory
+
+
+def decode_record(record_type: type[faust.Record], value: object) -> faust.Record | str:
+    """Decode a record from message bytes, or say why it cannot be decoded."""
+    if not isinstance(value, bytes):
+        return f"value is {type(value).__name__}, expected JSON bytes"
+    try:
+        return record_type.loads(value)  # type: ignore[no-any-return]
+    except Exception as err:  # any decoding failure is a dead letter, never a crash
+        return f"not a {record_type.__name__}: {type(err).__name__}: {err}"[:1000]
+
+
+def register_index_agents(app: faust.App, topics: Topics, stories: BulkIndexer,
+                          alerts: BulkIndexer, batch_size: int) -> tuple[Any, Any]:
+    """Declare `index_stories` and `index_alerts` on app."""
+
+    async def index_batch(stream: faust.StreamT[bytes], batch: list[EventT],
+                          record_type: type[faust.Record], indexer: BulkIndexer,
+                          to_doc: Callable[[Any], dict[str, Any]], stage: str) -> None:
+        docs: list[tuple[str, dict[str, Any]]] = []
+        by_id: dict[str, EventT] = {}
+        for event in batch:
+            record = decode_record(record_type, event.message.value)
+            if isinstance(record, str):
+                await send_to_deadletter(topics.deadletter, event.message, "undecodable",
+                                         record, stage=stage)
+                continue
+            doc_id = record.id  # type: ignore[attr-defined]
+            docs.append((doc_id, to_doc(record)))
+            by_id[doc_id] = event
+        if docs:
+            if stage == "index":
+                metrics.STORIES_IN.labels("index").inc(len(docs))
+            # Duplicate ids inside one batch (a re-send): the last version wins, as in Kafka order.
+            latest = list({doc_id: (doc_id, doc) for doc_id, doc in docs}.values())
+            rejected = await indexer.write(latest)
+            for item in rejected:
+                await send_to_deadletter(
+                    topics.deadletter, by_id[item.doc_id].message, "es_rejected",
+                    f"Elasticsearch refused document {item.doc_id} with status {item.status}: "
+                    f"{item.reason}", stage=stage,
+                )
+            if stage == "index":
+                now = time.time()
+                metrics.STORIES_OUT.labels("index").inc(len(latest) - len(rejected))
+                metrics.LAST_STORY_TIMESTAMP.labels("index").set(now)
+                for _, doc in latest:
+                    if doc.get("received_at"):
+                        metrics.INGEST_TO_INDEX_SECONDS.observe(max(0.0, now - doc["received_at"]))
+        for event in batch:
+            await stream.ack(event)
+
+    @app.agent(topics.tagged, name="index_stories")
+    async def index_stories(stream: faust.StreamT[bytes]) -> None:
+        # (event with TaggedStory JSON) -> Elasticsearch stories alias
+        async for batch in stream.noack_take(batch_size, within=0.2):
+            await index_batch(stream, batch, TaggedStory, stories, story_document, "index")
+
+    @app.agent(topics.alerts, name="index_alerts")
+    async def index_alerts(stream: faust.StreamT[bytes]) -> None:
+        # (event with Alert JSON) -> Elasticsearch alerts alias
+        async for batch in stream.noack_take(batch_size, within=0.2):
+            await index_batch(stream, batch, Alert, alerts, alert_document, "index_alerts")
+
+    return index_stories, index_alerts

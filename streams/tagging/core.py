@@ -1,0 +1,144 @@
+"""The tagging core: one story in, StoryTags out (languages, places, focus, violence, severity, sources)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol
+
+import simplemma
+
+from streams.tagging.gazetteer import Gazetteer
+from streams.tagging.langid import LanguageSegmenter
+from streams.tagging.model import LocationMention, Segment, StoryTags
+from streams.tagging.places import PlaceTagger, story_focus
+from streams.tagging.severity import casualty_counts, severity_score
+from streams.tagging.sources import SourceMatcher
+from streams.tagging.text import tokenize
+from streams.tagging.violence import ViolenceLexicon, ViolenceTagger
+
+log = logging.getLogger(__name__)
+
+# Languages simplemma can lemmatize that wire stories commonly use.
+_LEMMA_LANGUAGES = frozenset(
+    {"en", "el", "ru", "uk", "fr", "es", "de", "it", "pt", "nl", "pl", "tr", "bg", "sr", "hr",
+     "cs", "sk", "ro", "hu", "sv", "da", "fi", "lt", "lv", "et", "ca", "id", "ms"}
+)
+
+
+class SpanProposer(Protocol):
+    """An NER backend that proposes place spans (stanza, natasha) for some languages."""
+
+    @property
+    def languages(self) -> frozenset[str]: ...
+
+    def propose(self, text: str, segments: Sequence[Segment]) -> list[tuple[int, int]]: ...
+
+
+@lru_cache(maxsize=200_000)
+def lemma(word: str, language: str) -> str:
+    """Lemma of a normalized word in a language (the word itself where none is known)."""
+    if language not in _LEMMA_LANGUAGES:
+        return word
+    try:
+        return simplemma.lemmatize(word, lang=language).casefold()
+    except ValueError:
+        return word
+
+
+def lemma_text(text: str, segments: Sequence[Segment]) -> str:
+    """Space-joined lemmas of every word, each in its segment's language (for search and dedup)."""
+    out: list[str] = []
+    for seg in segments:
+        out.extend(lemma(tok.norm, seg.language) for tok in tokenize(text, seg.start, seg.end))
+    return " ".join(out)
+
+
+@dataclass
+class Tagger:
+    """Holds every loaded resource; `tag()` is pure given them and safe to call per story."""
+
+    segmenter: LanguageSegmenter
+    places: PlaceTagger
+    violence: ViolenceTagger
+    sources: SourceMatcher
+    proposers: list[SpanProposer] = field(default_factory=list)
+    ner_backends: dict[str, str] = field(default_factory=dict)  # language -> backend in use
+
+    @classmethod
+    def load(cls, stanza_dir: Path | None = None,
+             stanza_languages: Sequence[str] = ("en", "ru", "uk", "fr", "es", "de", "ar")) -> Tagger:
+        """Load gazetteer, lexicons and detectors once; stanza models too where installed."""
+        proposers: list[SpanProposer] = []
+        backends: dict[str, str] = {}
+        if stanza_dir is not None:
+            from streams.tagging.stanza_ner import StanzaPlaceProposer, stanza_available
+
+            if not stanza_available():
+                log.warning(
+                    "stanza models configured in %s but stanza is not installed "
+                    "(pip install 'wirewatch[stanza]'); using the gazetteer for every language",
+                    stanza_dir,
+                )
+            else:
+                proposer = StanzaPlaceProposer.from_dir(stanza_dir, stanza_languages)
+                for lang, reason in sorted(proposer.missing.items()):
+                    log.info("stanza NER not available for %s (%s); gazetteer only", lang, reason)
+                if proposer.languages:
+                    proposers.append(proposer)
+                    backends.update({lang: "stanza" for lang in proposer.languages})
+        tagger = cls(
+            segmenter=LanguageSegmenter(),
+            places=PlaceTagger(Gazetteer.load()),
+            violence=ViolenceTagger(ViolenceLexicon.load()),
+            sources=SourceMatcher.load(),
+            proposers=proposers,
+            ner_backends=backends,
+        )
+        log.info("place spans: %s; gazetteer for all other languages",
+                 ", ".join(f"{k}={v}" for k, v in sorted(backends.items())) or "gazetteer only")
+        return tagger
+
+    def tag(self, body: str, headline: str | None = None, language: str | None = None) -> StoryTags:
+        """Tag one story; offsets in the result index into `body`."""
+        segments = self.segmenter.segments(body, hint=language)
+        proposed: list[tuple[int, int]] = []
+        for proposer in self.proposers:
+            if any(seg.language in proposer.languages for seg in segments):
+                proposed.extend(proposer.propose(body, segments))
+        locations = self.places.tag(body, segments, proposed_spans=proposed)
+        headline_places: list[LocationMention] = []
+        if headline:
+            headline_places = self.places.tag(headline, self.segmenter.segments(headline, language))
+        violence = self.violence.tag(body, segments)
+        if headline:
+            # A headline's violence terms count for severity even when the body is short.
+            violence_in_headline = self.violence.tag(
+                headline, self.segmenter.segments(headline, language)
+            )
+        else:
+            violence_in_headline = []
+        casualties = casualty_counts(body, segments)
+        severity = severity_score([*violence, *violence_in_headline], casualties)
+        return StoryTags(
+            language=language or self.segmenter.story_language(segments),
+            segments=tuple(segments),
+            locations=tuple(locations),
+            focus=story_focus([*headline_places, *locations]),
+            violence=tuple(violence),
+            casualties=casualties,
+            severity=severity,
+            sources=tuple(self.sources.cited_sources(body if not headline else headline + "\n" + body)),
+            lemmas=lemma_text(body, segments),
+        )
+
+    def languages_of(self, tags: StoryTags) -> list[str]:
+        """Languages of a story's segments, most characters first."""
+        weight: dict[str, int] = {}
+        for seg in tags.segments:
+            if seg.language != "und":
+                weight[seg.language] = weight.get(seg.language, 0) + seg.end - seg.start
+        return sorted(weight, key=lambda lang: -weight[lang])

@@ -1,0 +1,627 @@
+"""Violence terms and phrases in many languages, matched on stems with vetoes and negation.
+
+The lexicon is data: ``data/violence_<lang>.tsv`` (one file per language) and
+``data/violence_categories.tsv`` (the categories, their meaning and severity weights).
+Each lexicon row is ``pattern <TAB> role-or-categories <TAB> weight-or-scope <TAB> note``.
+
+Pattern syntax (every word is compared after ``text.normalize``: casefold, accents stripped):
+
+* ``word``      the word exactly (``killed``);
+* ``stem*``     any word starting with the stem (``πυροβολ*`` hits πυροβολισμοί, πυροβολισμών);
+* ``a|b|c*``    alternatives for one word;
+* ``..N``       up to N other words between the neighbouring elements ("set ..3 on fire");
+* ``<num>``     a number in digits or words of the language (``<num> ..2 dead``).
+
+Roles besides the violence categories:
+
+* ``not_violence`` a veto: a violence match overlapping it is dropped ("killer app",
+  "shots of the skyline", "bombed at the box office"), unless the violence match is
+  longer and contains the whole veto;
+* ``negation`` a cue word that negates a term up to N words after it ("no one was
+  killed", "никто не погиб", "δεν υπάρχουν θύματα"); ``negation_after`` negates a term
+  up to N words before it ("жертв нет"); ``scope_break`` words end a cue's reach
+  ("how", "whether", "πόσοι", "сколько"), and so does punctuation;
+* ``dead`` / ``injured`` casualty words read by ``severity.casualty_counts``, never
+  reported as violence mentions;
+* ``strip_prefix`` clitics tried off a word when it matches nothing whole (Arabic و، ال).
+
+Matching: phrases may not cross punctuation (``. , ; : ! ? ( )`` or a line break).
+Overlapping violence matches keep the leftmost-longest one; a row with several
+categories ("shot dead" -> shooting,killing) reports one mention per category.
+A word with an elided article ("l'explosion") is also tried without it.
+
+Languages: a segment's language picks that language's rows when the word is in the
+language's script; words in another script, and segments in ``und`` or a language
+without a lexicon, try every lexicon of the word's script.
+
+Speed: the first word of each pattern is indexed by exact form and by stem; each
+distinct (language, word) is looked up once and cached, so a story costs one regex
+pass and one dictionary hit per word.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from streams.tagging.model import Segment, ViolenceMention
+from streams.tagging.text import normalize
+
+DATA_DIR = Path(__file__).with_name("data")
+CATEGORIES_FILE = "violence_categories.tsv"
+
+UNKNOWN_LANGUAGE = "und"
+
+VETO = "not_violence"
+NEGATION = "negation"
+NEGATION_AFTER = "negation_after"
+SCOPE_BREAK = "scope_break"
+STRIP_PREFIX = "strip_prefix"
+DEAD = "dead"
+INJURED = "injured"
+CASUALTY_ROLES = frozenset({DEAD, INJURED})
+_CUE_ROLES = frozenset({NEGATION, NEGATION_AFTER, SCOPE_BREAK, STRIP_PREFIX})
+
+# Number-word kinds of data/numbers_<lang>.tsv (see severity.py for their meaning).
+NUMBER_KINDS = frozenset({"add", "mul", "approx", "scale"})
+NUMBER_FILE_KINDS = NUMBER_KINDS | {"unit", "filler"}
+
+# Longest reach of a negation cue, in words; rows may ask for less.
+MAX_NEGATION_SCOPE = 6
+
+# A word: digits with thousands separators ("1,200", "3 000"), or letters/digits with inner
+# apostrophes ("didn't", "l'explosion", "п'ять"). Hyphens split words ("Франс-Пресс", "car-bomb").
+_WORD = re.compile(r"\d{1,3}(?:[,.\u00a0\u202f]\d{3})+(?!\d)|\w+(?:['’]\w+)*")
+# Punctuation that ends a phrase, a negation scope or a casualty window.
+_BREAK = re.compile(r"[.!?;:…,()\[\]{}\n\r]")
+_DIGITS = re.compile(r"\d+(?:[,.\u00a0\u202f]\d{3})*")
+_GAP = re.compile(r"\.\.(\d+)")
+
+
+def fold(word: str) -> str:
+    """The comparison form of a word: text.normalize plus one apostrophe."""
+    return normalize(word).replace("’", "'")
+
+
+def script_of(word: str) -> str:
+    """Writing system of a word by its first character: latin, greek, cyrillic, arabic, digit."""
+    ch = word[0]
+    if ch.isdigit():
+        return "digit"
+    code = ord(ch)
+    if code < 0x250 or 0x1E00 <= code < 0x1F00:
+        return "latin"
+    if 0x370 <= code < 0x400 or 0x1F00 <= code < 0x2000:
+        return "greek"
+    if 0x400 <= code < 0x530:
+        return "cyrillic"
+    if 0x600 <= code < 0x780 or 0xFB50 <= code < 0xFF00:
+        return "arabic"
+    return "other"
+
+
+@lru_cache(maxsize=4)
+def _words_of(text: str) -> tuple[tuple[int, ...], tuple[int, ...], tuple[str, ...]]:
+    """Starts, ends and raw text of every word (memoized: several taggers read one story)."""
+    starts: list[int] = []
+    ends: list[int] = []
+    raws: list[str] = []
+    for m in _WORD.finditer(text):
+        starts.append(m.start())
+        ends.append(m.end())
+        raws.append(m.group())
+    return tuple(starts), tuple(ends), tuple(raws)
+
+
+def words_of(text: str) -> tuple[tuple[int, ...], tuple[int, ...], tuple[str, ...]]:
+    """Word starts, ends and raw forms of text."""
+    return _words_of(text)
+
+
+@lru_cache(maxsize=4)
+def _breaks_of(text: str) -> tuple[int, ...]:
+    return tuple(m.start() for m in _BREAK.finditer(text))
+
+
+class BreakIndex:
+    """Answers "is there punctuation between word i and word j?" for one text."""
+
+    __slots__ = ("_breaks", "_ends", "_starts", "_text")
+
+    def __init__(self, text: str, starts: Sequence[int], ends: Sequence[int]) -> None:
+        self._text = text
+        self._starts = starts
+        self._ends = ends
+        self._breaks: tuple[int, ...] | None = None
+
+    def between(self, i: int, j: int) -> bool:
+        """True when punctuation lies between the end of word i and the start of word j > i."""
+        if self._breaks is None:
+            self._breaks = _breaks_of(self._text)
+        breaks = self._breaks
+        k = bisect_left(breaks, self._ends[i])
+        return k < len(breaks) and breaks[k] < self._starts[j]
+
+
+# --------------------------------------------------------------------------- patterns
+
+
+@dataclass(frozen=True, slots=True)
+class WordPattern:
+    """One element of a phrase: exact forms and/or stems, or any number."""
+
+    exact: frozenset[str]
+    prefixes: tuple[str, ...]
+    number: bool = False
+    max_gap: int = 0  # other words allowed before this element
+
+    def matches(self, info: WordInfo) -> bool:
+        if self.number:
+            return info.number is not None
+        for variant in info.variants:
+            if variant in self.exact or (self.prefixes and variant.startswith(self.prefixes)):
+                return True
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class LexiconEntry:
+    """One lexicon row: a phrase pattern with its role or violence categories."""
+
+    language: str
+    elements: tuple[WordPattern, ...]
+    categories: tuple[str, ...]  # violence categories, or a single role
+    weight: float
+    pattern: str
+    origin: str  # file:line, for error messages and debugging
+
+    @property
+    def role(self) -> str:
+        """'violence', or the non-violence role of the row."""
+        first = self.categories[0]
+        if first == VETO or first in CASUALTY_ROLES:
+            return first
+        return "violence"
+
+
+@dataclass(frozen=True, slots=True)
+class NumberWord:
+    """A number word of one language (see severity.py for how kinds combine)."""
+
+    value: int
+    kind: str
+
+
+@dataclass(slots=True)
+class WordInfo:
+    """Everything the lexicon knows about one word in one language context (cached)."""
+
+    norm: str
+    variants: tuple[str, ...]
+    first: tuple[LexiconEntry, ...]  # rows whose first element this word matches
+    number: NumberWord | None
+    filler: bool  # may stand between a casualty word and its number ("at least", "rose to")
+    unit: bool  # a number followed by it is not a count ("3 days", "5 km")
+    negation: tuple[int, int] | None  # (words after, words before) the cue negates
+    scope_break: bool
+
+
+@dataclass(slots=True)
+class _LanguageIndex:
+    exact: dict[str, list[LexiconEntry]] = field(default_factory=dict)
+    prefix: dict[str, list[LexiconEntry]] = field(default_factory=dict)
+    prefix_lengths: tuple[int, ...] = ()
+    number_first: list[LexiconEntry] = field(default_factory=list)
+    negation: dict[str, tuple[int, int]] = field(default_factory=dict)
+    scope_breaks: set[str] = field(default_factory=set)
+    strip_prefixes: tuple[str, ...] = ()
+    numbers: dict[str, NumberWord] = field(default_factory=dict)
+    fillers: set[str] = field(default_factory=set)
+    units: set[str] = field(default_factory=set)
+
+
+class LexiconError(ValueError):
+    """A lexicon data file has a row that cannot be used."""
+
+
+def compile_pattern(pattern: str, origin: str) -> tuple[WordPattern, ...]:
+    """Parse the pattern syntax of the module docstring into word patterns."""
+    elements: list[WordPattern] = []
+    gap = 0
+    for part in pattern.split():
+        gap_match = _GAP.fullmatch(part)
+        if gap_match:
+            if not elements:
+                raise LexiconError(f"{origin}: a pattern cannot start with a gap: {pattern!r}")
+            gap = int(gap_match.group(1))
+            continue
+        if part == "<num>":
+            elements.append(WordPattern(frozenset(), (), number=True, max_gap=gap))
+            gap = 0
+            continue
+        exact: set[str] = set()
+        prefixes: list[str] = []
+        for alternative in part.split("|"):
+            is_prefix = alternative.endswith("*")
+            word = fold(alternative[:-1] if is_prefix else alternative)
+            if not word or _WORD.fullmatch(word) is None:
+                raise LexiconError(f"{origin}: {alternative!r} is not one word in {pattern!r}")
+            (prefixes.append(word) if is_prefix else exact.add(word))
+        elements.append(WordPattern(frozenset(exact), tuple(prefixes), max_gap=gap))
+        gap = 0
+    if not elements or gap:
+        raise LexiconError(f"{origin}: empty pattern or trailing gap: {pattern!r}")
+    return tuple(elements)
+
+
+def _rows(path: Path) -> Iterable[tuple[str, list[str]]]:
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        yield f"{path.name}:{number}", [cell.strip() for cell in line.split("\t")]
+
+
+def load_categories(data_dir: Path = DATA_DIR) -> dict[str, float]:
+    """Violence categories and their severity weights (data/violence_categories.tsv)."""
+    weights: dict[str, float] = {}
+    for origin, cells in _rows(data_dir / CATEGORIES_FILE):
+        if len(cells) < 2:
+            raise LexiconError(f"{origin}: expected category<TAB>weight<TAB>meaning")
+        weights[cells[0]] = float(cells[1])
+    return weights
+
+
+def load_numbers(data_dir: Path = DATA_DIR) -> dict[str, list[tuple[str, int, str]]]:
+    """Number words, units and fillers per language (data/numbers_<lang>.tsv)."""
+    out: dict[str, list[tuple[str, int, str]]] = {}
+    for path in sorted(data_dir.glob("numbers_*.tsv")):
+        language = path.stem.removeprefix("numbers_")
+        rows = out.setdefault(language, [])
+        for origin, cells in _rows(path):
+            if len(cells) < 3 or cells[2] not in NUMBER_FILE_KINDS:
+                raise LexiconError(f"{origin}: expected word<TAB>value<TAB>kind, kind in "
+                                   f"{sorted(NUMBER_FILE_KINDS)}")
+            for word in cells[0].split("|"):
+                rows.append((fold(word), int(cells[1]), cells[2]))
+    return out
+
+
+# --------------------------------------------------------------------------- lexicon
+
+
+class ViolenceLexicon:
+    """Violence terms, vetoes, negation cues, casualty words and number words of every language."""
+
+    def __init__(
+        self,
+        entries: Sequence[LexiconEntry],
+        cues: Sequence[tuple[str, str, str, int]],
+        numbers: dict[str, list[tuple[str, int, str]]],
+        category_weights: dict[str, float],
+    ) -> None:
+        self.entries = tuple(entries)
+        self.category_weights = dict(category_weights)
+        self._index: dict[str, _LanguageIndex] = {}
+        for entry in self.entries:
+            index = self._index.setdefault(entry.language, _LanguageIndex())
+            first = entry.elements[0]
+            if first.number:
+                index.number_first.append(entry)
+            for word in first.exact:
+                index.exact.setdefault(word, []).append(entry)
+            for stem in first.prefixes:
+                index.prefix.setdefault(stem, []).append(entry)
+        for language, role, word, scope in cues:
+            index = self._index.setdefault(language, _LanguageIndex())
+            if role == NEGATION or role == NEGATION_AFTER:
+                after, before = index.negation.get(word, (0, 0))
+                if role == NEGATION:
+                    after = max(after, scope)
+                else:
+                    before = max(before, scope)
+                index.negation[word] = (after, before)
+            elif role == SCOPE_BREAK:
+                index.scope_breaks.add(word)
+            else:
+                index.strip_prefixes = tuple(
+                    sorted({*index.strip_prefixes, word}, key=len, reverse=True)
+                )
+        for language, rows in numbers.items():
+            index = self._index.setdefault(language, _LanguageIndex())
+            for word, value, kind in rows:
+                if kind == "filler":
+                    index.fillers.add(word)
+                elif kind == "unit":
+                    index.units.add(word)
+                else:
+                    index.numbers[word] = NumberWord(value, kind)
+        self.scripts: dict[str, str] = {}
+        for language, index in self._index.items():
+            index.prefix_lengths = tuple(sorted({len(stem) for stem in index.prefix}))
+            self.scripts[language] = _majority_script(
+                [*index.exact, *index.prefix, *index.numbers]
+            )
+        self._by_script: dict[str, tuple[str, ...]] = {}
+        for language, script in sorted(self.scripts.items()):
+            self._by_script[script] = (*self._by_script.get(script, ()), language)
+        self._all_languages = tuple(sorted(self._index))
+        self._languages_cache: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._word_cache: dict[tuple[str, str], WordInfo] = {}
+        self._last_scan: ScannedText | None = None
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """Languages with a lexicon (ISO 639-1)."""
+        return self._all_languages
+
+    @classmethod
+    def load(cls) -> ViolenceLexicon:
+        """The lexicon of the package data files, read once per process."""
+        return _load_default()
+
+    @classmethod
+    def from_dir(cls, data_dir: Path) -> ViolenceLexicon:
+        """Read every violence_<lang>.tsv and numbers_<lang>.tsv of a directory."""
+        categories = load_categories(data_dir)
+        allowed_roles = {VETO, DEAD, INJURED}
+        entries: list[LexiconEntry] = []
+        cues: list[tuple[str, str, str, int]] = []
+        for path in sorted(data_dir.glob("violence_*.tsv")):
+            if path.name == CATEGORIES_FILE:
+                continue
+            language = path.stem.removeprefix("violence_")
+            for origin, cells in _rows(path):
+                if len(cells) < 3:
+                    raise LexiconError(f"{origin}: expected pattern<TAB>category<TAB>weight")
+                pattern, category_cell, number_cell = cells[0], cells[1], cells[2]
+                if category_cell in _CUE_ROLES:
+                    scope = int(number_cell) if number_cell not in ("", "-") else 0
+                    for word in pattern.split("|"):
+                        if category_cell != STRIP_PREFIX and _WORD.fullmatch(fold(word)) is None:
+                            raise LexiconError(f"{origin}: cue {word!r} is not one word")
+                        cues.append((language, category_cell, fold(word), scope))
+                    continue
+                names = tuple(name.strip() for name in category_cell.split(","))
+                for name in names:
+                    if name not in categories and name not in allowed_roles:
+                        raise LexiconError(f"{origin}: unknown category {name!r}")
+                if len(names) > 1 and any(name in allowed_roles for name in names):
+                    raise LexiconError(f"{origin}: a role cannot be combined: {category_cell!r}")
+                weight = float(number_cell) if number_cell not in ("", "-") else 1.0
+                if not 0.0 <= weight <= 1.0:
+                    raise LexiconError(f"{origin}: weight {weight} outside 0..1")
+                entries.append(LexiconEntry(language, compile_pattern(pattern, origin), names,
+                                            weight, pattern, origin))
+        return cls(entries, cues, load_numbers(data_dir), categories)
+
+    # ------------------------------------------------------------------ per word
+
+    def languages_for(self, segment_language: str, script: str) -> tuple[str, ...]:
+        """Lexicon languages to try for a word of a script in a segment of a language."""
+        key = (segment_language, script)
+        found = self._languages_cache.get(key)
+        if found is None:
+            known = segment_language in self._index
+            if script == "digit":
+                found = (segment_language,) if known else self._all_languages
+            elif known and self.scripts[segment_language] == script:
+                found = (segment_language,)
+            else:
+                found = self._by_script.get(script, ())
+            self._languages_cache[key] = found
+        return found
+
+    def word_info(self, segment_language: str, raw: str) -> WordInfo:
+        """What the lexicon knows about a word of a segment (cached per language and form)."""
+        key = (segment_language, raw)
+        info = self._word_cache.get(key)
+        if info is None:
+            if len(self._word_cache) > 400_000:
+                self._word_cache.clear()
+            info = self._describe(raw, self.languages_for(segment_language, script_of(raw)))
+            self._word_cache[key] = info
+        return info
+
+    def _describe(self, raw: str, languages: tuple[str, ...]) -> WordInfo:
+        norm = fold(raw)
+        variants = [norm]
+        if "'" in norm:
+            head, _, tail = norm.rpartition("'")
+            if tail:
+                variants.append(tail)
+            variants.append(head.split("'")[0] + "'")
+        indexes = [self._index[language] for language in languages]
+        for index in indexes:
+            for clitic in index.strip_prefixes:
+                if norm.startswith(clitic) and len(norm) - len(clitic) >= 2:
+                    variants.append(norm[len(clitic):])
+        number: NumberWord | None = None
+        if _DIGITS.fullmatch(norm):
+            number = NumberWord(int(re.sub(r"\D", "", norm)), "add")
+        first: list[LexiconEntry] = []
+        filler = unit = scope_break = False
+        negation: tuple[int, int] | None = None
+        for index in indexes:
+            for variant in variants:
+                first.extend(index.exact.get(variant, ()))
+                for length in index.prefix_lengths:
+                    if length > len(variant):
+                        break
+                    first.extend(index.prefix.get(variant[:length], ()))
+            if number is None:
+                number = index.numbers.get(norm)
+            filler = filler or norm in index.fillers
+            unit = unit or norm in index.units
+            scope_break = scope_break or norm in index.scope_breaks
+            for variant in variants:
+                cue = index.negation.get(variant)
+                if cue is not None:
+                    negation = cue if negation is None else (max(cue[0], negation[0]),
+                                                             max(cue[1], negation[1]))
+        if number is not None:
+            for index in indexes:
+                first.extend(index.number_first)
+        unique = tuple(dict.fromkeys(first))
+        return WordInfo(norm, tuple(dict.fromkeys(variants)), unique, number, filler, unit,
+                        negation, scope_break)
+
+    # ------------------------------------------------------------------ per text
+
+    def scan(self, text: str, segments: Sequence[Segment]) -> ScannedText:
+        """Words of a text with what the lexicon knows about each (memoized for the last text)."""
+        key = tuple(segments)
+        last = self._last_scan
+        if last is not None and last.segments == key and (last.text is text or last.text == text):
+            return last
+        starts, ends, raws = words_of(text)
+        languages = _word_languages(starts, key)
+        word_info = self.word_info
+        infos = [word_info(language, raw) for language, raw in zip(languages, raws, strict=True)]
+        scanned = ScannedText(text, key, starts, ends, infos, BreakIndex(text, starts, ends))
+        self._last_scan = scanned
+        return scanned
+
+    def matches(self, scanned: ScannedText) -> list[tuple[int, int, LexiconEntry]]:
+        """Every (first word, last word, row) whose pattern matches, in text order."""
+        found: list[tuple[int, int, LexiconEntry]] = []
+        infos = scanned.infos
+        for i, info in enumerate(infos):
+            for entry in info.first:
+                if len(entry.elements) == 1:
+                    found.append((i, i, entry))
+                    continue
+                end = _extend(entry.elements, 1, i, scanned)
+                if end >= 0:
+                    found.append((i, end, entry))
+        return found
+
+    def negated(self, scanned: ScannedText, first: int, last: int) -> bool:
+        """True when a negation cue reaches the words first..last (punctuation stops cues)."""
+        infos = scanned.infos
+        breaks = scanned.breaks
+        for j in range(first - 1, max(-1, first - 1 - MAX_NEGATION_SCOPE), -1):
+            if breaks.between(j, j + 1):
+                break
+            info = infos[j]
+            if info.scope_break:
+                break
+            if info.negation is not None and info.negation[0] >= first - j:
+                return True
+        for j in range(last + 1, min(len(infos), last + 1 + MAX_NEGATION_SCOPE)):
+            if breaks.between(j - 1, j):
+                break
+            info = infos[j]
+            if info.scope_break:
+                break
+            if info.negation is not None and info.negation[1] >= j - last:
+                return True
+        return False
+
+
+def _majority_script(words: Iterable[str]) -> str:
+    counts: dict[str, int] = {}
+    for word in words:
+        script = script_of(word)
+        if script != "digit":
+            counts[script] = counts.get(script, 0) + 1
+    return max(counts, key=lambda s: counts[s]) if counts else "other"
+
+
+def _word_languages(starts: Sequence[int], segments: Sequence[Segment]) -> list[str]:
+    """Language of the segment holding each word start ('und' outside every segment)."""
+    if not segments:
+        return [UNKNOWN_LANGUAGE] * len(starts)
+    ordered = sorted(segments, key=lambda s: s.start)
+    out: list[str] = []
+    k = 0
+    for start in starts:
+        while k < len(ordered) and ordered[k].end <= start:
+            k += 1
+        if k < len(ordered) and ordered[k].start <= start:
+            out.append(ordered[k].language)
+        else:
+            out.append(UNKNOWN_LANGUAGE)
+    return out
+
+
+def _extend(elements: Sequence[WordPattern], k: int, previous: int, scanned: ScannedText) -> int:
+    """Index of the last word of a match of elements[k:] after word `previous`, or -1."""
+    element = elements[k]
+    infos = scanned.infos
+    last = min(len(infos) - 1, previous + 1 + element.max_gap)
+    for j in range(previous + 1, last + 1):
+        if scanned.breaks.between(previous, j):
+            return -1
+        if element.matches(infos[j]):
+            if k + 1 == len(elements):
+                return j
+            end = _extend(elements, k + 1, j, scanned)
+            if end >= 0:
+                return end
+    return -1
+
+
+@dataclass(frozen=True, slots=True)
+class ScannedText:
+    """A text's words, their offsets and lexicon facts."""
+
+    text: str
+    segments: tuple[Segment, ...]
+    starts: Sequence[int]
+    ends: Sequence[int]
+    infos: Sequence[WordInfo]
+    breaks: BreakIndex
+
+
+@lru_cache(maxsize=1)
+def _load_default() -> ViolenceLexicon:
+    return ViolenceLexicon.from_dir(DATA_DIR)
+
+
+# --------------------------------------------------------------------------- tagger
+
+
+class ViolenceTagger:
+    """Finds violence mentions in a story: vetoes and negated terms removed, overlaps resolved."""
+
+    def __init__(self, lexicon: ViolenceLexicon) -> None:
+        self.lexicon = lexicon
+
+    def tag(self, text: str, segments: Sequence[Segment]) -> list[ViolenceMention]:
+        """Violence mentions of text in order; one per category of each matched phrase."""
+        lexicon = self.lexicon
+        scanned = lexicon.scan(text, segments)
+        found = lexicon.matches(scanned)
+        if not found:
+            return []
+        vetoes = [(first, last) for first, last, entry in found if entry.role == VETO]
+        candidates = [
+            (first, last, entry) for first, last, entry in found
+            if entry.role == "violence" and not _vetoed(first, last, vetoes)
+        ]
+        candidates.sort(key=lambda m: (m[0], m[0] - m[1], -m[2].weight))
+        mentions: list[ViolenceMention] = []
+        taken_until = -1
+        for first, last, entry in candidates:
+            if first <= taken_until:
+                continue
+            taken_until = last
+            if lexicon.negated(scanned, first, last):
+                continue
+            start, end = scanned.starts[first], scanned.ends[last]
+            for category in entry.categories:
+                mentions.append(ViolenceMention(text[start:end], start, end, category, entry.weight))
+        return mentions
+
+
+def _vetoed(first: int, last: int, vetoes: Sequence[tuple[int, int]]) -> bool:
+    for veto_first, veto_last in vetoes:
+        if first <= veto_last and veto_first <= last:
+            contains = first <= veto_first and veto_last <= last
+            if not (contains and last - first > veto_last - veto_first):
+                return True
+    return False

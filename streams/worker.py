@@ -1,0 +1,102 @@
+"""`wirewatch worker`: assemble the Faust app with its agents, adapters and metrics, and run it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import faust
+
+from streams import __version__, metrics
+from streams.alert import AlertAgentDeps, register_alert_agent
+from streams.app import Topics, build_app
+from streams.clustering import fingerprint
+from streams.es import BulkIndexer, es_client
+from streams.index import register_index_agents
+from streams.rules import RuleSet, load_rules
+from streams.settings import Settings
+from streams.tag import StoryTaggingStep, register_tag_agent
+from streams.tagging.core import Tagger
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RULES = "deploy/rules.example.yaml"
+
+
+def load_desk_rules(settings: Settings) -> RuleSet:
+    """The desk rules file from settings (the example rules when none is configured)."""
+    from pathlib import Path
+
+    path = settings.rules_file
+    if path is None:
+        path = Path(__file__).resolve().parent.parent / DEFAULT_RULES
+        log.info("WIREWATCH_RULES_FILE not set; using the example desk rules in %s", path)
+    return load_rules(path)
+
+
+async def setup_indices(settings: Settings) -> None:
+    """Index templates and aliases, before any agent writes (waits for Elasticsearch)."""
+    client = es_client(settings)
+    try:
+        await BulkIndexer(client, settings.stories_index, "stories").setup()
+        await BulkIndexer(client, settings.alerts_index, "alerts").setup()
+    finally:
+        await client.close()
+
+
+def build_worker(settings: Settings, tagger: Tagger | None = None,
+                 rules: RuleSet | None = None) -> tuple[faust.App, Topics]:
+    """The app with every agent registered (does not start it)."""
+    app, topics = build_app(settings)
+    tagger = tagger or Tagger.load(stanza_dir=settings.stanza_dir)
+    for language, backend in tagger.ner_backends.items():
+        metrics.NER_BACKEND.labels(language, backend).set(1)
+    metrics.NER_BACKEND.labels("*", "gazetteer").set(1)
+    register_tag_agent(app, topics, StoryTaggingStep(tagger, fingerprint, settings.max_body_bytes),
+                       settings)
+    client = es_client(settings)
+    register_index_agents(
+        app, topics,
+        stories=BulkIndexer(client, settings.stories_index, "stories"),
+        alerts=BulkIndexer(client, settings.alerts_index, "alerts"),
+        batch_size=settings.es_bulk_max_docs,
+    )
+    register_alert_agent(app, topics, AlertAgentDeps(
+        rules=rules or load_desk_rules(settings), settings=settings,
+    ))
+
+    @app.timer(interval=5.0)
+    async def report_lag() -> None:
+        lag: dict[str, int] = {}
+        consumer = app.consumer
+        for tp in consumer.assignment():
+            try:
+                high = consumer.highwater(tp)
+            except Exception:  # not fetched yet
+                continue
+            read = consumer._read_offset.get(tp)  # noqa: SLF001 - Faust exposes no public getter
+            position = (read + 1) if read is not None else 0
+            lag[tp.topic] = lag.get(tp.topic, 0) + max(0, (high or 0) - position)
+        for topic, value in lag.items():
+            metrics.CONSUMER_LAG.labels(topic).set(value)
+
+    @app.on_before_shutdown.connect
+    async def close_es(app: Any, **kwargs: Any) -> None:
+        await client.close()
+
+    return app, topics
+
+
+def run_worker(settings: Settings, loglevel: str = "info") -> int:
+    """Run until stopped (SIGTERM/SIGINT): metrics server, index setup, then the Faust worker."""
+    logging.basicConfig(level=loglevel.upper(), format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    metrics.BUILD_INFO.info({"version": __version__})
+    rules = load_desk_rules(settings)
+    metrics.start_metrics_server(settings.metrics_port, host=settings.bind_host)
+    log.info("metrics on http://%s:%d/metrics", settings.bind_host, settings.metrics_port)
+    asyncio.run(setup_indices(settings))
+    app, _ = build_worker(settings, rules=rules)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    worker.execute_from_commandline()
+    return 0
