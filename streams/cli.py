@@ -72,7 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from streams.demo import run_demo
 
-        return run_demo(settings, start_stack=not args.no_stack, keep_running=args.keep_running)
+        return run_demo(settings, start_stack_first=not args.no_stack,
+                        keep_running=args.keep_running)
     parser.error(f"unknown command {args.command}")
     return 2
 

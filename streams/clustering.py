@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import operator
 from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,9 +23,11 @@ from streams.records import Alert, TaggedStory
 # bin to the right (rotation densification, Shrivastava & Li 2014), so two signatures agree in a
 # bin with probability ~ the Jaccard similarity of the two shingle sets. Values are 32-bit ints.
 #
-# Two word shingles were chosen on real agency versions of one story: re-sends with small edits
-# share 50-65 % of their shingles, different stories about the same city and day 6 %; with three
-# word shingles every edited word costs three shingles and near-duplicates drop to ~40 %.
+# Two word shingles were chosen on agency versions of one story (tests/unit/test_clustering.py):
+# re-sends with small edits share 50-65 % of their shingles, different stories about the same city
+# and day 6 %; with three word shingles every edited word costs three shingles and near-duplicates
+# drop to ~40 %. Across languages the lemmas differ, so a translation is not a near-duplicate: each
+# language's version starts its own cluster (burst detection still counts them together by place).
 
 SIGNATURE_SIZE = 64
 SHINGLE_WORDS = 2
@@ -52,7 +55,7 @@ def _powers(base: int, count: int) -> np.ndarray:
 
 
 # Built once at import: byte weights P**i and their inverses, so that a span's hash does not depend
-# on where the span starts: (prefix[end] - prefix[start]) * P**-start.
+# on where the span starts: (prefix[end] - prefix[start]) * P**-start, prefix = cumsum(byte * P**i).
 _POW = _powers(_BASE, MAX_LEMMA_BYTES)
 _INV_POW = _powers(pow(_BASE, -1, 1 << 64), MAX_LEMMA_BYTES)
 
@@ -68,27 +71,20 @@ def fingerprint(lemmas: str) -> list[int]:
     ):
         lemmas = " ".join(lemmas.split())
     data = lemmas.encode("utf-8")
-    if len(data) > MAX_LEMMA_BYTES:
-        cut = data.rfind(b" ", 0, MAX_LEMMA_BYTES)
-        data = data[: cut if cut > 0 else MAX_LEMMA_BYTES]
-    size = len(data)
-    if size == 0:
+    if not data:
         return []
-    chars = np.frombuffer(data, dtype=np.uint8)
+    if len(data) > MAX_LEMMA_BYTES - 2:
+        cut = data.rfind(b" ", 0, MAX_LEMMA_BYTES - 2)
+        data = data[: cut if cut > 0 else MAX_LEMMA_BYTES - 2]
+    # Framed by spaces, word i lies between spaces[i] and spaces[i + 1]; a shingle of `width`
+    # words is the span (spaces[i], spaces[i + width]] (its trailing space included, for all).
+    chars = np.frombuffer(b" " + data + b" ", dtype=np.uint8)
     spaces = np.flatnonzero(chars == 32)
-    words = spaces.size + 1
+    words = spaces.size - 1
     width = min(SHINGLE_WORDS, words)
-    starts = np.empty(words, dtype=np.intp)
-    starts[0] = 0
-    np.add(spaces, 1, out=starts[1:])
-    ends = np.empty(words, dtype=np.intp)
-    ends[:-1] = spaces
-    ends[-1] = size
-    prefix = np.empty(size + 1, dtype=np.uint64)
-    prefix[0] = 0
-    np.cumsum(chars * _POW[:size], out=prefix[1:])
-    first = starts[: words - width + 1]
-    hashes = prefix[ends[width - 1 :]]
+    prefix = np.cumsum(chars * _POW[: chars.size])
+    first = spaces[:-width]
+    hashes = prefix[spaces[width:]]
     hashes -= prefix[first]
     hashes *= _INV_POW[first]
     hashes ^= hashes >> _SHIFT32
@@ -111,7 +107,7 @@ def similarity(a: Sequence[int], b: Sequence[int]) -> float:
     """Estimated Jaccard similarity of two signatures (share of equal bins); 0.0 if one is empty."""
     if not a or len(a) != len(b):
         return 0.0
-    return sum(1 for x, y in zip(a, b, strict=True) if x == y) / len(a)
+    return sum(map(operator.eq, a, b)) / len(a)
 
 
 # Cluster index
@@ -119,13 +115,15 @@ def similarity(a: Sequence[int], b: Sequence[int]) -> float:
 # LSH banding: the signature is cut into BANDS bands of ROWS values; two stories become candidates
 # when any band is equal. With 32 bands of 2 rows a pair is a candidate with probability
 # 1-(1-J**2)**32: 0.95 at Jaccard 0.3, 0.999 at 0.5, 0.27 at 0.1. Candidates are then checked on
-# the whole signature (similarity >= threshold), so the false ones cost a dict lookup each.
+# the whole signature (similarity >= threshold); a false candidate costs one comparison.
 #
 # State lives in a flat MutableMapping of JSON-able values (a dict, or a Faust table), written
 # key by key so a table's changelog only carries what changed:
 #   "b:<band>:<values>" -> cluster id           (who owns this band value; the newest cluster wins)
 #   "c:<cluster id>"    -> cluster record dict   (see _new_record)
-# Records are replaced, never mutated in place (a Faust table only sees assignments).
+# Records are replaced, never mutated in place (a Faust table only sees assignments). Old clusters
+# are evicted as stories are assigned, so no timer is needed; a Faust table refuses writes from
+# outside stream iteration, so do not call `evict` from a timer on one.
 
 DEFAULT_BANDS = 32
 DEFAULT_THRESHOLD = 0.3
@@ -151,7 +149,11 @@ def cluster_id_for(story_id: str) -> str:
 
 
 class ClusterIndex:
-    """Finds the cluster of a fingerprint among recent ones (LSH); bounded in age and size."""
+    """Finds the cluster of a fingerprint among recent ones (LSH); bounded in age and size.
+
+    Memory: about 4.4 KiB per cluster of one story (32 band keys and a signature), so the default
+    bound of 20 000 clusters stays under ~100 MiB; older clusters go first.
+    """
 
     def __init__(
         self,
@@ -159,14 +161,17 @@ class ClusterIndex:
         *,
         bands: int = DEFAULT_BANDS,
         threshold: float = DEFAULT_THRESHOLD,
-        max_age_seconds: float = 48 * 3600.0,
-        max_clusters: int = 100_000,
+        max_age_seconds: float = 24 * 3600.0,
+        max_clusters: int = 20_000,
     ) -> None:
         if bands <= 0 or SIGNATURE_SIZE % bands:
             raise ValueError(f"bands must divide {SIGNATURE_SIZE}, got {bands}")
         self.store: MutableMapping[str, Any] = {} if store is None else store
         self.bands = bands
         self.rows = SIGNATURE_SIZE // bands
+        self._band_prefixes = [f"{_BAND_PREFIX}{band}:" for band in range(bands)]
+        self._band_pattern = ".".join(["%x"] * self.rows)
+        self._band_starts = range(0, SIGNATURE_SIZE, self.rows)
         self.threshold = threshold
         self.max_age_seconds = max_age_seconds
         self.max_clusters = max_clusters
@@ -178,51 +183,45 @@ class ClusterIndex:
 
     def band_keys(self, signature: Sequence[int]) -> list[str]:
         """The store keys of a signature's bands."""
-        rows = self.rows
+        rows, pattern = self.rows, self._band_pattern
         return [
-            f"{_BAND_PREFIX}{band}:" + ".".join(f"{v:x}" for v in signature[start : start + rows])
-            for band, start in enumerate(range(0, SIGNATURE_SIZE, rows))
+            prefix + pattern % tuple(signature[start : start + rows])
+            for prefix, start in zip(self._band_prefixes, self._band_starts, strict=True)
         ]
 
     def lookup(self, signature: Sequence[int], at: float) -> ClusterMatch | None:
         """The live cluster most similar to signature (>= threshold), without adding anything."""
         if len(signature) != SIGNATURE_SIZE:
             return None
-        best: tuple[float, str, dict[str, Any]] | None = None
-        for cluster_id in {self.store.get(key) for key in self.band_keys(signature)} - {None}:
-            record = self._live_record(str(cluster_id), at)
-            if record is None:
-                continue
-            score = max(similarity(signature, s) for s in record["signatures"])
-            if score >= self.threshold and (best is None or score > best[0]):
-                best = (score, str(cluster_id), record)
+        best = self._best(signature, self.band_keys(signature), at)
         if best is None:
             return None
-        score, cluster_id, record = best
-        return ClusterMatch(cluster_id, False, score, int(record["size"]))
+        score, record = best
+        return ClusterMatch(record["id"], False, score, int(record["size"]))
 
     def assign(self, story_id: str, signature: Sequence[int], at: float) -> ClusterMatch:
         """Put a story into its near-duplicate cluster (or a new one) and return where it went.
 
         Idempotent for a redelivered story: it lands in the same cluster and is not counted twice.
-        A story without a signature (no words) always gets a cluster of its own.
+        A story without a usable signature (no words) always gets a cluster of its own.
         """
-        signature = [int(v) for v in signature]
-        match = self.lookup(signature, at) if signature else None
-        if match is None:
+        signature = [int(v) for v in signature] if len(signature) == SIGNATURE_SIZE else []
+        keys = self.band_keys(signature) if signature else []
+        best = self._best(signature, keys, at) if signature else None
+        if best is None:
             cluster_id = cluster_id_for(story_id)
             record = self._live_record(cluster_id, at)
             if record is not None and story_id in record["members"]:  # redelivered first story
                 return ClusterMatch(cluster_id, True, 1.0, int(record["size"]))
             record = _new_record(cluster_id, story_id, signature, at)
-            self._register_bands(record, signature, cluster_id)
+            self._register_bands(record, keys, cluster_id)
             self._write(cluster_id, record)
             return ClusterMatch(cluster_id, True, 1.0, 1)
-        record = self.store[_CLUSTER_PREFIX + match.cluster_id]
+        score, record = best
+        cluster_id = record["id"]
         if story_id in record["members"]:
             return ClusterMatch(
-                match.cluster_id, record["first_story_id"] == story_id, match.similarity,
-                int(record["size"]),
+                cluster_id, record["first_story_id"] == story_id, score, int(record["size"])
             )
         signatures = record["signatures"]
         if signature not in signatures:
@@ -234,9 +233,9 @@ class ClusterIndex:
             "members": [*record["members"], story_id][-_MAX_MEMBERS:],
             "signatures": signatures,
         }
-        self._register_bands(record, signature, match.cluster_id)
-        self._write(match.cluster_id, record)
-        return ClusterMatch(match.cluster_id, False, match.similarity, int(record["size"]))
+        self._register_bands(record, keys, cluster_id)
+        self._write(cluster_id, record)
+        return ClusterMatch(cluster_id, False, score, int(record["size"]))
 
     def evict(self, now: float) -> int:
         """Drop clusters not updated for max_age_seconds, then the oldest beyond max_clusters."""
@@ -270,6 +269,20 @@ class ClusterIndex:
             self._recency = {r["id"]: float(r["updated_at"]) for r in records}
         return self._recency
 
+    def _best(
+        self, signature: Sequence[int], keys: list[str], at: float
+    ) -> tuple[float, dict[str, Any]] | None:
+        """(similarity, record) of the most similar live candidate cluster at or over threshold."""
+        best: tuple[float, dict[str, Any]] | None = None
+        for cluster_id in {self.store.get(key) for key in keys} - {None}:
+            record = self._live_record(str(cluster_id), at)
+            if record is None:
+                continue
+            score = max((similarity(signature, s) for s in record["signatures"]), default=0.0)
+            if score >= self.threshold and (best is None or score > best[0]):
+                best = (score, record)
+        return best
+
     def _live_record(self, cluster_id: str, at: float) -> dict[str, Any] | None:
         record: dict[str, Any] | None = self.store.get(_CLUSTER_PREFIX + cluster_id)
         if record is None:
@@ -279,14 +292,16 @@ class ClusterIndex:
             return None
         return record
 
-    def _register_bands(
-        self, record: dict[str, Any], signature: list[int], cluster_id: str
-    ) -> None:
+    def _register_bands(self, record: dict[str, Any], keys: list[str], cluster_id: str) -> None:
+        """Point band keys at the cluster, up to a bound; the record lists them for eviction."""
         owned: list[str] = record["bands"]
         room = _MAX_SIGNATURES * self.bands - len(owned)
-        new_keys = [key for key in self.band_keys(signature) if key not in owned][: max(room, 0)]
-        for key in self.band_keys(signature):
-            self.store[key] = cluster_id
+        owned_set = set(owned)
+        new_keys = [key for key in keys if key not in owned_set][: max(room, 0)]
+        listed = owned_set.union(new_keys)
+        for key in keys:
+            if key in listed:  # a key no record lists could never be deleted
+                self.store[key] = cluster_id
         record["bands"] = [*owned, *new_keys]
 
     def _write(self, cluster_id: str, record: dict[str, Any]) -> None:

@@ -134,7 +134,7 @@ def _sniff_text(head: bytes) -> str:
 
 
 def detect_format(path_or_bytes: Path | str | bytes) -> str:
-    """The feed format of a file (a path) or its bytes: "ninjs", "jsonl", "rss" or "text".
+    """The format of a feed file (path) or its bytes: "ninjs", "jsonl", "rss" (or Atom), "text".
 
     Raises FeedError for XML or HTML that is not an RSS/Atom feed.
     """
@@ -147,7 +147,7 @@ def detect_format(path_or_bytes: Path | str | bytes) -> str:
             head = file.read(SNIFF_BYTES)
     text = _sniff_text(head)
     if text.startswith("<"):
-        if _FEED_ROOT.search(text[:4096].lower()):
+        if _FEED_ROOT.search(text.lower()):
             return "rss"
         raise FeedError(f"{origin}: XML or HTML, but not an RSS or Atom feed")
     if text.startswith(("{", "[")):
@@ -162,7 +162,8 @@ def detect_format(path_or_bytes: Path | str | bytes) -> str:
 # --- shared story building ------------------------------------------------------------------------
 
 
-def _text(value: object) -> str:
+def _string(value: object) -> str:
+    """value when it is a string, else "" (feeds put anything anywhere)."""
     return value if isinstance(value, str) else ""
 
 
@@ -258,7 +259,7 @@ def _json_object(where: str, item: object) -> Mapping[str, Any]:
 
 
 def _is_html(part: Mapping[str, Any]) -> bool:
-    return "html" in _text(part.get("contenttype")).lower()
+    return "html" in _string(part.get("contenttype")).lower()
 
 
 def _pick_part(parts: object) -> str:
@@ -268,10 +269,10 @@ def _pick_part(parts: object) -> str:
     """
     if not isinstance(parts, list):
         return ""
-    candidates = [p for p in parts if isinstance(p, dict) and _text(p.get("value")).strip()]
-    candidates.sort(key=lambda p: (_text(p.get("role")) not in ("", "main"), _is_html(p)))
+    candidates = [p for p in parts if isinstance(p, dict) and _string(p.get("value")).strip()]
+    candidates.sort(key=lambda p: (_string(p.get("role")) not in ("", "main"), _is_html(p)))
     for part in candidates:
-        value = _text(part["value"])
+        value = _string(part["value"])
         text = html_to_text(value) if _is_html(part) else value
         if text.strip():
             return text
@@ -279,36 +280,38 @@ def _pick_part(parts: object) -> str:
 
 
 def _ninjs_source(item: Mapping[str, Any]) -> str:
-    holder = _text(item.get("copyrightholder"))
+    holder = _string(item.get("copyrightholder"))
     if holder.strip():
         return holder
     infosources = item.get("infosources")
     if isinstance(infosources, list):
         for infosource in infosources:
-            if isinstance(infosource, dict) and _text(infosource.get("name")).strip():
-                return _text(infosource["name"])
-    return _text(item.get("by"))
+            if isinstance(infosource, dict) and _string(infosource.get("name")).strip():
+                return _string(infosource["name"])
+    return _string(item.get("by"))
 
 
 def ninjs_story(item: Mapping[str, Any]) -> RawStory | None:
     """RawStory of one ninjs 1.x/2.x item; None for items without text or not for publication."""
-    if _text(item.get("pubstatus")).lower() in UNUSABLE_PUBSTATUS:
+    if _string(item.get("pubstatus")).lower() in UNUSABLE_PUBSTATUS:
         return None
     headline = (
-        _text(item.get("headline")) or _pick_part(item.get("headlines")) or _text(item.get("title"))
+        _string(item.get("headline"))
+        or _pick_part(item.get("headlines"))
+        or _string(item.get("title"))
     )
     body = (
         _pick_part(item.get("bodies"))
-        or _text(item.get("body_text"))
-        or html_to_text(_text(item.get("body_html")))
+        or _string(item.get("body_text"))
+        or html_to_text(_string(item.get("body_html")))
         or _pick_part(item.get("descriptions"))
-        or _text(item.get("description_text"))
-        or html_to_text(_text(item.get("description_html")))
+        or _string(item.get("description_text"))
+        or html_to_text(_string(item.get("description_html")))
     )
-    located = normalise_line(_text(item.get("located")))
+    located = normalise_line(_string(item.get("located")))
     if body.strip() and located and located.casefold() not in body[:300].casefold():
         body = f"{located} — {body}"  # the dateline the tagger reads the place from
-    uri = _text(item.get("uri"))
+    uri = _string(item.get("uri"))
     published_at = None
     for name in ("versioncreated", "firstcreated", "contentcreated"):
         published_at = parse_timestamp(item.get(name))
@@ -318,11 +321,11 @@ def ninjs_story(item: Mapping[str, Any]) -> RawStory | None:
         fmt="ninjs",
         body=body,
         headline=headline,
-        raw_id=uri or _text(item.get("guid")),
+        raw_id=uri or _string(item.get("guid")),
         source=_ninjs_source(item),
         url=uri if uri.startswith(("http://", "https://")) else "",
         published_at=published_at,
-        language=_text(item.get("language")) or None,
+        language=_string(item.get("language")) or None,
     )
 
 
@@ -348,10 +351,10 @@ def _jsonl_stories(data: bytes, origin: str) -> Iterator[RawStory]:
             body=body,
             headline=headline,
             raw_id=str(raw_id) if isinstance(raw_id, str | int) else "",
-            source=_text(fields.get("source")),
-            url=_text(fields.get("url")),
+            source=_string(fields.get("source")),
+            url=_string(fields.get("url")),
             published_at=parse_timestamp(fields.get("published_at")),
-            language=_text(fields.get("language")) or None,
+            language=_string(fields.get("language")) or None,
         )
         if story is not None:
             yield story
@@ -364,8 +367,8 @@ def _detail_text(detail: Mapping[str, Any] | None, fallback: str = "") -> str:
     """Text of a feedparser text construct (title_detail, summary_detail, content[i])."""
     if not detail:
         return fallback
-    value = _text(detail.get("value"))
-    kind = _text(detail.get("type")).lower()
+    value = _string(detail.get("value"))
+    kind = _string(detail.get("type")).lower()
     return html_to_text(value) if "html" in kind else value
 
 
@@ -379,13 +382,12 @@ def _struct_time_utc(entry: Mapping[str, Any]) -> str | None:
 
 def _rss_stories(data: bytes, origin: str) -> Iterator[RawStory]:
     parsed = feedparser.parse(data)  # bytes: parsed as a document, never fetched
-    if parsed.bozo and not parsed.entries:
-        raise FeedError(f"{origin}: not a readable RSS/Atom feed ({parsed.get('bozo_exception')})")
     feed = parsed.feed
+    found = 0
     for entry in parsed.entries:
-        contents = [c for c in entry.get("content", []) if _text(c.get("value")).strip()]
+        contents = [c for c in entry.get("content", []) if _string(c.get("value")).strip()]
         body = _detail_text(contents[0]) if contents else ""
-        body = body or _detail_text(entry.get("summary_detail"), _text(entry.get("summary")))
+        body = body or _detail_text(entry.get("summary_detail"), _string(entry.get("summary")))
         language = (
             (contents[0].get("language") if contents else None)
             or (entry.get("title_detail") or {}).get("language")
@@ -394,15 +396,18 @@ def _rss_stories(data: bytes, origin: str) -> Iterator[RawStory]:
         story = build_story(
             fmt="rss",
             body=body,
-            headline=_detail_text(entry.get("title_detail"), _text(entry.get("title"))),
-            raw_id=_text(entry.get("id")) or _text(entry.get("link")),
-            source=_text((entry.get("source") or {}).get("title")) or _text(feed.get("title")),
-            url=_text(entry.get("link")),
+            headline=_detail_text(entry.get("title_detail"), _string(entry.get("title"))),
+            raw_id=_string(entry.get("id")) or _string(entry.get("link")),
+            source=_string((entry.get("source") or {}).get("title")) or _string(feed.get("title")),
+            url=_string(entry.get("link")),
             published_at=_struct_time_utc(entry),
             language=language,
         )
         if story is not None:
+            found += 1
             yield story
+    if parsed.bozo and not found:
+        raise FeedError(f"{origin}: not a readable RSS/Atom feed ({parsed.get('bozo_exception')})")
 
 
 # --- plain text -----------------------------------------------------------------------------------
@@ -420,10 +425,8 @@ def text_story(text: str) -> RawStory | None:
     if marker:
         published_at = parse_timestamp(marker[1])
         headline = marker[2] or ""
-        if not headline and rest:
+        while not headline and rest:
             headline, rest = rest[0], rest[1:]
-            while rest and not rest[0]:
-                rest = rest[1:]
     return build_story(
         fmt="text", body="\n".join(rest), headline=headline, published_at=published_at
     )

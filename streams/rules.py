@@ -7,7 +7,8 @@ at once (file, desk or rule, field, what is wrong, what to write instead) in a `
 Matching: a rule matches a story when every condition it lists holds; a list condition holds
 when any of its values does. Conditions:
   countries     ISO 3166-1 alpha-2 codes; the story's tagged countries and its focus country
-  places        GeoNames ids (numbers) or place names; any tagged location or the focus
+  places        GeoNames ids (numbers) or names (GeoNames name, or as written in the story);
+                any tagged location or the focus
   within        {lat, lon, radius_km}; any tagged location or the focus lies in the circle
   categories    violence categories (as the tagging lexicon names them)
   min_severity  the story's severity (0..100) is at least this
@@ -82,15 +83,16 @@ class QueryError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class QueryTerm:
-    """One word, prefix or phrase, as normalized tokens."""
+    """One word, prefix or phrase, as normalized tokens, and the text to look for."""
 
     words: tuple[str, ...]
     prefix: bool = False
+    needle: str = ""  # in a haystack of space-separated normalized words
 
-    def needle(self) -> str:
-        """The text to look for in a haystack of space-separated normalized words."""
-        joined = " ".join(self.words)
-        return f" {joined}" if self.prefix else f" {joined} "
+    @classmethod
+    def of(cls, words: tuple[str, ...], prefix: bool = False) -> QueryTerm:
+        joined = " ".join(words)
+        return cls(words, prefix, f" {joined}" if prefix else f" {joined} ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +113,7 @@ class Query:
     def matches(self, haystack: str) -> bool:
         """Whether a haystack from `story_haystack` satisfies the query."""
         for clause in self.clauses:
-            found = any(term.needle() in haystack for term in clause.terms)
+            found = any(term.needle in haystack for term in clause.terms)
             if found == clause.negated:
                 return False
         return True
@@ -165,8 +167,8 @@ def _query_term(phrase: str | None, word: str | None) -> QueryTerm:
     if phrase is not None:
         words = tuple(t.norm for t in tokenize(phrase))
         if not words:
-            raise QueryError('a phrase has no words in it; write words inside quotes: "shots fired"')
-        return QueryTerm(words)
+            raise QueryError('a phrase has no words; write words inside quotes: "shots fired"')
+        return QueryTerm.of(words)
     assert word is not None
     prefix = word.endswith("*")
     words = tuple(t.norm for t in tokenize(word.rstrip("*")))
@@ -174,7 +176,7 @@ def _query_term(phrase: str | None, word: str | None) -> QueryTerm:
         raise QueryError(f"{word!r} has no letters or digits; write a word, e.g. shots")
     if prefix and (len(words) > 1 or len(words[0]) < 3):
         raise QueryError(f"prefix {word!r} is too short or not one word; write 3+ letters: shoot*")
-    return QueryTerm(words, prefix)
+    return QueryTerm.of(words, prefix)
 
 
 def story_haystack(story: TaggedStory) -> str:
@@ -305,11 +307,13 @@ class Match:
         places: list[Any] = list(story.locations)
         if story.focus is not None:
             places.append(story.focus)
-        return any(
-            (p.geonames_id is not None and p.geonames_id in self.place_ids)
-            or normalize(p.name) in self.place_names
-            for p in places
-        )
+        if self.place_ids and any(p.geonames_id in self.place_ids for p in places):
+            return True
+        if not self.place_names:
+            return False
+        names = {normalize(p.name) for p in places}
+        names.update(normalize(loc.text) for loc in story.locations)
+        return not self.place_names.isdisjoint(names)
 
     def _within(self, story: TaggedStory) -> bool:
         assert self.within is not None
@@ -391,7 +395,7 @@ class DeskPager:
         self.store: MutableMapping[str, Any] = {} if store is None else store
 
     def decide(self, desk: str, severity: int, at: float) -> PageDecision:
-        """Decide for an alert of `severity` at epoch second `at`; a PAGE counts against the limit."""
+        """Decide for an alert of `severity` at epoch second `at`; a PAGE counts to the limit."""
         policy = self.desks[desk]
         quiet = policy.quiet_hours
         if quiet is not None and severity < quiet.min_severity and quiet.active(at):
@@ -500,12 +504,12 @@ class _Checker:
         self.problem(where, f"must be a mapping, got {_kind(value)}; write e.g. {example}")
         return None
 
-    def items(self, where: str, value: object, example: str) -> list[Any]:
+    def items(self, where: str, value: object, example: str, optional: bool = True) -> list[Any]:
         if isinstance(value, list) and value:
             return value
         if isinstance(value, list):
-            self.problem(where, f"is an empty list; list at least one value, e.g. {example}, "
-                                "or leave the field out")
+            hint = ", or leave the field out" if optional else ""
+            self.problem(where, f"is an empty list; list at least one, e.g. {example}{hint}")
             return []
         self.problem(where, f"must be a list, got {_kind(value)}; write e.g. {example}")
         return []
@@ -537,7 +541,8 @@ class _Checker:
             self.problem("rules", "missing; add a list of rules, e.g. rules: [{name: ..., ...}]")
         else:
             seen: set[str] = set()
-            for i, body in enumerate(self.items("rules", raw_rules, "rules: [{name: ...}]")):
+            bodies = self.items("rules", raw_rules, "[{name: ..., desk: ...}]", optional=False)
+            for i, body in enumerate(bodies):
                 rule = self.rule(i, body, desks, names, seen)
                 if rule is not None:
                     rules.append(rule)
@@ -580,7 +585,7 @@ class _Checker:
                 self.problem(where, f"name: use lowercase letters, digits, - or _; "
                                     f"write name: {_slug(name)}")
             if name in seen:
-                self.problem(where, "name: used by an earlier rule too; give each rule its own name")
+                self.problem(where, "name: used by an earlier rule; give each rule its own name")
             seen.add(name)
         self.keys(where, fields, _RULE_KEYS)
         desk = fields.get("desk")
@@ -674,18 +679,19 @@ class _Checker:
             return None
         self.keys(where, fields, _WITHIN_KEYS)
         numbers: dict[str, float] = {}
-        limits = {"lat": (-90.0, 90.0), "lon": (-180.0, 180.0), "radius_km": (0.0, 20_016.0)}
-        for key, (low, high) in limits.items():
+        ranges = {
+            "lat": (-90.0, 90.0, "a latitude from -90 to 90"),
+            "lon": (-180.0, 180.0, "a longitude from -180 to 180"),
+            "radius_km": (0.001, 20_016.0, "a radius in km above 0 (at most 20016)"),
+        }
+        for key, (low, high, wanted) in ranges.items():
             item = fields.get(key)
             if item is None:
                 self.problem(where, f"{key}: missing; write e.g. {example}")
             elif isinstance(item, bool) or not isinstance(item, (int, float)):
-                self.problem(f"{where}.{key}", f"{item!r} is not a number; write e.g. {example}")
-            elif not low <= item <= high or (key == "radius_km" and item == 0):
-                self.problem(f"{where}.{key}", f"{item!r} is out of range; write a number "
-                                               f"{'above' if key == 'radius_km' else 'from'} "
-                                               f"{low:g} {'and up to' if key == 'radius_km' else 'to'}"
-                                               f" {high:g}")
+                self.problem(f"{where}.{key}", f"{item!r} is not a number; write {wanted}")
+            elif not low <= item <= high:
+                self.problem(f"{where}.{key}", f"{item!r} is out of range; write {wanted}")
             else:
                 numbers[key] = float(item)
         if len(numbers) != 3:
@@ -843,7 +849,7 @@ class _Checker:
             self.problem(here, "min_severity: missing; write the severity that still pages "
                                "in quiet hours, e.g. min_severity: 70")
         severity = self.severity(f"{here}.min_severity", min_severity)
-        if parsed is None or severity is None:
+        if parsed is None or severity is None or not isinstance(window, str):
             return None
         start, end, zone = parsed
         return QuietHours(start, end, zone, severity, window)
@@ -921,23 +927,38 @@ def _seconds(value: object) -> float | None:
 
 
 def _country_code(text: str) -> str | None:
-    """The alpha-2 code for a country name or alpha-3 code, if pycountry knows it."""
+    """Alpha-2 code(s) for a country name or alpha-3 code, if pycountry can tell ("KP or KR")."""
     try:
-        code: str = pycountry.countries.lookup(text).alpha_2
+        return str(pycountry.countries.lookup(text).alpha_2)
+    except LookupError:
+        pass
+    try:
+        found = pycountry.countries.search_fuzzy(text)
     except LookupError:
         return None
-    return code
+    return " or ".join(str(c.alpha_2) for c in found[:3]) or None
 
 
 def _language_code(text: str) -> str | None:
-    """The ISO 639-1 code for a language name or 639-2/3 code, if it has one."""
+    """ISO 639-1 code(s) for a language name ("Greek") or 639-2/3 code, if there is one."""
     try:
-        code: str | None = getattr(pycountry.languages.lookup(text), "alpha_2", None)
+        code = getattr(pycountry.languages.lookup(text), "alpha_2", None)
     except LookupError:
-        return None
-    return code
+        code = None
+    if code is not None:
+        return str(code)
+    word = re.compile(rf"\b{re.escape(text.casefold())}\b")
+    codes = [  # "Greek" is listed as "Modern Greek (1453-)"
+        str(language.alpha_2)
+        for language in pycountry.languages
+        if getattr(language, "alpha_2", None) and word.search(language.name.casefold())
+    ]
+    return " or ".join(codes[:3]) or None
 
 
-def desks_of(rules: Iterable[Rule]) -> list[str]:
-    """Desk names of some rules, each once, in order."""
-    return list(dict.fromkeys(rule.desk for rule in rules))
+def first_rule_per_desk(rules: Iterable[Rule]) -> list[Rule]:
+    """The first of the given rules for each desk: one alert per desk and story."""
+    firsts: dict[str, Rule] = {}
+    for rule in rules:
+        firsts.setdefault(rule.desk, rule)
+    return list(firsts.values())

@@ -194,9 +194,8 @@ def _describe(error: ValidationError) -> str:
             f"got {_clip(repr(value))}"
         )
     if error.validator == "enum":
-        return f"{where} must be one of {', '.join(map(str, error.validator_value))}, got " + _clip(
-            repr(value)
-        )
+        allowed = ", ".join(map(str, error.validator_value))
+        return f"{where} must be one of {allowed}, got {_clip(repr(value))}"
     return f"{where}: {_clip(error.message, 200)}"
 
 
@@ -263,7 +262,8 @@ def _normalised_story(message: dict[str, Any], max_body_bytes: int) -> RawStory 
         try:
             published_at = normalise_timestamp(published_at)
         except ValueError as error:
-            return Rejection("schema", f"$.published_at {published_at!r} is not a date: {error}")
+            shown = _clip(repr(published_at))
+            return Rejection("schema", f"$.published_at {shown} is not a date: {error}")
     try:
         received_at = float(message.get("received_at", 0.0))
     except OverflowError:

@@ -18,19 +18,23 @@ class NatashaPlaceProposer:
     """Proposes LOC spans with natasha's news NER for segments in the languages it was built for."""
 
     def __init__(self, languages: Iterable[str] = ("ru",)) -> None:
+        self._doc_type: Any = None
         self._segmenter: Any = None
         self._tagger: Any = None
         self._missing: dict[str, str] = {}
         wanted = tuple(dict.fromkeys(languages))
         try:
-            from natasha import NewsEmbedding, NewsNERTagger, Segmenter
+            from natasha import Doc, NewsEmbedding, NewsNERTagger, Segmenter
 
+            self._doc_type = Doc
             self._segmenter = Segmenter()
             self._tagger = NewsNERTagger(NewsEmbedding())
             self._languages = frozenset(wanted)
         except Exception as exc:  # the package or its bundled model is broken or absent
             self._languages = frozenset()
-            self._missing = {lang: f"natasha unavailable: {type(exc).__name__}: {exc}" for lang in wanted}
+            self._missing = {
+                lang: f"natasha unavailable: {type(exc).__name__}: {exc}" for lang in wanted
+            }
             for lang, reason in self._missing.items():
                 log.warning("natasha NER for %r not available, gazetteer only: %s", lang, reason)
 
@@ -45,14 +49,12 @@ class NatashaPlaceProposer:
         return dict(self._missing)
 
     def propose(self, text: str, segments: Sequence[Segment]) -> list[tuple[int, int]]:
-        """Character (start, end) spans into text of LOC entities in segments of a served language."""
-        from natasha import Doc
-
+        """Character (start, end) spans into text of LOC entities in segments it serves."""
         spans: set[tuple[int, int]] = set()
         for segment in segments:
             if segment.language not in self._languages or segment.end <= segment.start:
                 continue
-            doc = Doc(text[segment.start : segment.end])
+            doc = self._doc_type(text[segment.start : segment.end])
             doc.segment(self._segmenter)
             doc.tag_ner(self._tagger)
             for span in doc.spans:

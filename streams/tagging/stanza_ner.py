@@ -98,13 +98,15 @@ def find_model_files(lang_dir: Path, lang_resources: Mapping[str, Any]) -> Stanz
     for folder in _DEPENDENCY_FOLDERS:
         if folder in wanted:
             path = lang_dir / folder / f"{wanted[folder]}.pt"
-            found[folder] = path if path.is_file() else None
-            if found[folder] is None and folder == "pretrain":
-                raise ModelFilesMissing(f"{ner.name} needs word vectors {path}, which is absent")
+            if not path.is_file():
+                raise ModelFilesMissing(f"{ner.name} needs {path}, which is absent")
+            found[folder] = path
             continue
         files = sorted((lang_dir / folder).glob("*.pt"))
         if len(files) > 1:
-            raise ModelFilesMissing(f"several files in {lang_dir / folder}, none named for {ner.name}")
+            raise ModelFilesMissing(
+                f"several files in {lang_dir / folder}, none named for {ner.name}"
+            )
         found[folder] = files[0] if files else None
     pretrain = found["pretrain"]
     if pretrain is None:
@@ -113,21 +115,23 @@ def find_model_files(lang_dir: Path, lang_resources: Mapping[str, Any]) -> Stanz
 
 
 @dataclass(frozen=True, slots=True)
-class _Word:
+class WordSpan:
+    """One token handed to stanza: text[start:end]."""
+
     start: int
     end: int
 
 
-def split_sentences(text: str, segment: Segment) -> list[list[_Word]]:
-    """Tokens of one segment grouped into sentences (ends at . ! ? …, line breaks, or a length cap)."""
-    sentences: list[list[_Word]] = []
-    current: list[_Word] = []
+def split_sentences(text: str, segment: Segment) -> list[list[WordSpan]]:
+    """Tokens of a segment in sentences: ends at . ! ? …, at line breaks, or at a length cap."""
+    sentences: list[list[WordSpan]] = []
+    current: list[WordSpan] = []
     previous_end = segment.start
     for match in _TOKEN.finditer(text, segment.start, segment.end):
         if current and "\n" in text[previous_end : match.start()]:
             sentences.append(current)
             current = []
-        current.append(_Word(match.start(), match.end()))
+        current.append(WordSpan(match.start(), match.end()))
         previous_end = match.end()
         if match.group()[0] in _SENTENCE_END or len(current) >= _MAX_SENTENCE_TOKENS:
             sentences.append(current)
@@ -189,8 +193,8 @@ class StanzaPlaceProposer:
         return dict(self._missing)
 
     def propose(self, text: str, segments: Sequence[Segment]) -> list[tuple[int, int]]:
-        """Character (start, end) spans of place-like entities, in segments whose language loaded."""
-        by_language: dict[str, list[list[_Word]]] = {}
+        """Character (start, end) spans of place-like entities in segments whose language loaded."""
+        by_language: dict[str, list[list[WordSpan]]] = {}
         for segment in segments:
             if segment.language in self._pipelines:
                 by_language.setdefault(segment.language, []).extend(split_sentences(text, segment))

@@ -375,13 +375,16 @@ class ViolenceLexicon:
                 continue
             language = path.stem.removeprefix("violence_")
             for origin, cells in _rows(path):
-                if len(cells) < 3:
+                if len(cells) < 2:
                     raise LexiconError(f"{origin}: expected pattern<TAB>category<TAB>weight")
-                pattern, category_cell, number_cell = cells[0], cells[1], cells[2]
+                pattern, category_cell = cells[0], cells[1]
+                number_cell = cells[2] if len(cells) > 2 else ""
                 if category_cell in _CUE_ROLES:
                     scope = int(number_cell) if number_cell not in ("", "-") else 0
                     for word in pattern.split("|"):
-                        if category_cell != STRIP_PREFIX and _WORD.fullmatch(fold(word)) is None:
+                        # An elided cue ("n'" of "n'a") is one word without its apostrophe.
+                        bare = fold(word).rstrip("'")
+                        if category_cell != STRIP_PREFIX and _WORD.fullmatch(bare) is None:
                             raise LexiconError(f"{origin}: cue {word!r} is not one word")
                         cues.append((language, category_cell, fold(word), scope))
                     continue
@@ -391,7 +394,10 @@ class ViolenceLexicon:
                         raise LexiconError(f"{origin}: unknown category {name!r}")
                 if len(names) > 1 and any(name in allowed_roles for name in names):
                     raise LexiconError(f"{origin}: a role cannot be combined: {category_cell!r}")
-                weight = float(number_cell) if number_cell not in ("", "-") else 1.0
+                try:
+                    weight = float(number_cell) if number_cell not in ("", "-") else 1.0
+                except ValueError:
+                    raise LexiconError(f"{origin}: weight {number_cell!r} is not a number") from None
                 if not 0.0 <= weight <= 1.0:
                     raise LexiconError(f"{origin}: weight {weight} outside 0..1")
                 entries.append(LexiconEntry(language, compile_pattern(pattern, origin), names,

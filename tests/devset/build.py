@@ -1,4 +1,4 @@
-"""Builds the gold development set: strips the inline markup of src/<lang>.txt into gold/<lang>.jsonl."""
+"""Builds the gold development set: strips the markup of src/<lang>.txt into gold/<lang>.jsonl."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ KNOWN_HEADERS = frozenset({*REQUIRED_HEADERS, "also", "note"})
 
 STORY_START = "@@@ "
 HEADER_END = "---"
-# [[surface|place-key]] or [[surface|place-key|opt]]; {{surface|category}} or {{surface|category|opt}}
+# [[surface|place-key]], [[surface|place-key|opt]], {{surface|category}}, {{surface|category|opt}}
 _PLACE_MARK = r"\[\[(?P<ptext>[^\[\]{}|\n]+)\|(?P<pkey>[^\[\]{}|\n]+)(?:\|(?P<popt>opt))?\]\]"
 _VIOLENCE_MARK = r"\{\{(?P<vtext>[^\[\]{}|\n]+)\|(?P<vcat>[^\[\]{}|\n]+)(?:\|(?P<vopt>opt))?\}\}"
 MARKUP = re.compile(f"{_PLACE_MARK}|{_VIOLENCE_MARK}")
@@ -102,7 +102,9 @@ def load_places(path: Path = PLACES_FILE) -> dict[str, GazetteerEntry]:
             continue
         cells = line.split("\t")
         if len(cells) != 7:
-            raise DevsetError(f"{path.name}:{number}: expected 7 tab-separated cells, got {len(cells)}")
+            raise DevsetError(
+                f"{path.name}:{number}: expected 7 tab-separated cells, got {len(cells)}"
+            )
         key, gid, name, country, kind, lat, lon = cells
         if key in entries:
             raise DevsetError(f"{path.name}:{number}: duplicate key {key!r}")
@@ -234,9 +236,7 @@ def _place_record(
     if key == "-":
         if not optional:
             raise DevsetError(f"{where}: {surface!r} has no place key; only optional spans may")
-        record.update(
-            geonames_id=None, name=None, country_code=None, kind=None, lat=None, lon=None
-        )
+        record.update(geonames_id=None, name=None, country_code=None, kind=None, lat=None, lon=None)
     else:
         entry = places.get(key)
         if entry is None:

@@ -153,7 +153,7 @@ def test_stack_up_is_idempotent_and_down_leaves_nothing(tmp_path: Path) -> None:
            "WIREWATCH_STATE_DIR": str(tmp_path / "state"),
            "WIREWATCH_KAFKA_PORT": str(free_port()),
            "WIREWATCH_KAFKA_CONTROLLER_PORT": str(free_port()),
-           "WIREWATCH_ES_PORT": str(29200 + int(tmp_path.stat().st_ino) % 500),
+           "WIREWATCH_ES_PORT": str(free_port()),
            "WIREWATCH_PROMETHEUS_PORT": str(free_port()),
            "WIREWATCH_ALERTMANAGER_PORT": str(free_port()),
            "WIREWATCH_ES_HEAP": "256m", "WIREWATCH_KAFKA_HEAP": "256m"}

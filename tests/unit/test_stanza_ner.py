@@ -1,4 +1,4 @@
-"""NER place proposers: stanza on a tiny English model trained here from marked sentences, natasha on Russian."""
+"""NER place proposers: stanza with a tiny English model trained here, natasha on Russian."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from types import ModuleType
 
 import pytest
 
+from streams.tagging import stanza_ner
 from streams.tagging.model import Segment
 from streams.tagging.natasha_ner import NatashaPlaceProposer
 from streams.tagging.stanza_ner import (
@@ -24,7 +25,9 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "stanza"
 
 
 def _builder() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("stanza_model_builder", FIXTURES / "build_model.py")
+    spec = importlib.util.spec_from_file_location(
+        "stanza_model_builder", FIXTURES / "build_model.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -33,7 +36,7 @@ def _builder() -> ModuleType:
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A stanza resource directory holding an English NER model trained from the fixture sentences."""
+    """A stanza resource directory with an English NER model trained on the fixture sentences."""
     assert stanza_available(), "stanza must be installed for these tests: pip install '.[stanza]'"
     out = tmp_path_factory.mktemp("stanza-models")
     return _builder().build(out, work_dir=tmp_path_factory.mktemp("stanza-training"))
@@ -56,7 +59,9 @@ def test_stanza_imports() -> None:
     assert stanza_available() is True
 
 
-def test_languages_that_loaded_and_those_missing(proposer: StanzaPlaceProposer, model_dir: Path) -> None:
+def test_languages_that_loaded_and_those_missing(
+    proposer: StanzaPlaceProposer, model_dir: Path
+) -> None:
     assert proposer.languages == frozenset({"en"})
     assert set(proposer.missing) == {"ru", "el"}
     assert str(model_dir / "el") in proposer.missing["el"]
@@ -95,7 +100,9 @@ def test_proposes_place_spans(proposer: StanzaPlaceProposer, text: str, places: 
 
 def test_spans_are_offsets_into_the_whole_story(proposer: StanzaPlaceProposer) -> None:
     greek = "Η αστυνομία της Αλμάτι ανακοινώνει ότι δεκάδες ταραξίες εξαλείφθηκαν.\n\n"
-    english = "Protesters gathered in Almaty on Wednesday.\nRockets hit Erbil airport late on Tuesday.\n"
+    english = (
+        "Protesters gathered in Almaty on Wednesday.\nRockets hit Erbil airport late on Tuesday.\n"
+    )
     russian = "Полиция открыла огонь в Алматы."
     text = greek + english + russian
     segments = [
@@ -115,6 +122,18 @@ def test_missing_language_yields_no_spans(model_dir: Path) -> None:
     assert "no model directory" in only_missing.missing["ru"]
     assert only_missing.propose(text, [Segment(0, len(text), "ru")]) == []
     assert only_missing.propose(text, _english(text)) == []
+
+
+def test_without_stanza_every_language_is_missing(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stanza_ner, "stanza_available", lambda: False)
+    without = StanzaPlaceProposer.from_dir(model_dir, ["en", "el"])
+    text = "Protesters gathered in Almaty on Wednesday."
+    assert without.languages == frozenset()
+    assert set(without.missing) == {"en", "el"}
+    assert "stanza is not installed" in without.missing["en"]
+    assert without.propose(text, _english(text)) == []
 
 
 def test_resources_json_picks_among_several_models(model_dir: Path, tmp_path: Path) -> None:
@@ -160,7 +179,10 @@ def test_pretrain_is_required(model_dir: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "sentences"),
     [
-        ("Shots were heard. Police fled!", [["Shots", "were", "heard", "."], ["Police", "fled", "!"]]),
+        (
+            "Shots were heard. Police fled!",
+            [["Shots", "were", "heard", "."], ["Police", "fled", "!"]],
+        ),
         ("Gunfire in Almaty...\nTroops", [["Gunfire", "in", "Almaty", "..."], ["Troops"]]),
         ("Стрельба в Алма-Ате\nВойска", [["Стрельба", "в", "Алма-Ате"], ["Войска"]]),
         ("Πυροβολισμοί στην Αλμάτι; Ναι.", [["Πυροβολισμοί", "στην", "Αλμάτι", ";"], ["Ναι", "."]]),
@@ -182,7 +204,7 @@ def natasha() -> NatashaPlaceProposer:
     [
         ("В Алматы полиция открыла огонь по протестующим, сообщает ТАСС.", ["Алматы"]),
         (
-            "Президент Касым-Жомарт Токаев ввёл режим чрезвычайного положения в Мангистауской области.",
+            "Касым-Жомарт Токаев ввёл режим чрезвычайного положения в Мангистауской области.",
             ["Мангистауской области"],
         ),
         ("Ранее в Киеве и Харькове были слышны взрывы, сообщил Интерфакс.", ["Киеве", "Харькове"]),

@@ -1,0 +1,709 @@
+"""Toponyms in a story resolved to GeoNames places, and the story's focus country.
+
+How a name becomes a place mention:
+- Candidates are runs of capitalized tokens (plus connectors: "Bosnia and Herzegovina"), tried
+  longest first against the gazetteer by normalized name, then by stemmed name for Greek and
+  Cyrillic ("Ρωσίας", "Москве", "Україні"), then without an English possessive ("Russia's").
+  Hashtags count even in lower case (#almaty); CamelCase hashtags are split (#KazakhstanProtests
+  names Kazakhstan).
+- Never places: words on the "never" list (news agencies such as Reuters, TASS, Sputnik,
+  Interfax; institutions; politicians), demonyms and country adjectives ("Russian news agency",
+  "ρωσικό πρακτορείο", "Kazakh police"), first names followed by a surname ("Vladimir Putin"),
+  club and newspaper names ("Real Madrid", "Washington Post").
+- Evidence: countries, admin-1 regions and towns of 15,000+ whose name is not a common word
+  need only a capital letter (or a hashtag). Names that are also common words ("Nice", "Split",
+  "Reading", "Mobile", "Δράμα", "Орёл") and small towns need more: not at a sentence start or in
+  a title-case headline, and in Latin script a cue word before them ("in Nice", "near Split") or
+  a qualifier after them ("Mobile, Alabama"); a span proposed by an NER model is enough alone.
+- Resolution: a qualifier wins ("Paris, Texas"); a country beats a town of the same name; a
+  region beats a country only when the story places itself in the region's country and not in
+  that country ("Georgia" with "Atlanta" is the US state); otherwise the largest population,
+  raised for candidates in a country or region the rest of the story is anchored in.
+
+Story focus (story_focus): the country with the highest weight, where each mention adds 1 to its
+country (a town or region counts for the country that contains it) and mentions in the first
+300 characters (headline and lead) add 1 more; ties go to the country mentioned first. Demonyms
+do not add to the focus.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from streams.tagging.gazetteer import (
+    Gazetteer,
+    country_places,
+    fold,
+    name_key,
+    read_rows,
+    stem,
+    stem_key,
+)
+from streams.tagging.model import LocationMention, Place, Segment
+from streams.tagging.text import normalize
+
+_TOKEN = re.compile(r"\w+(?:['’\-]\w+)*", re.UNICODE)
+_CAMEL_PART = re.compile(r"[A-ZÀ-ÖØ-ÞΑ-ΩΆ-ΏА-ЯЁІЇЄҐ][a-zß-öø-ÿα-ωά-ώа-яёіїєґ]+|[A-Z]{2,}(?![a-z])")
+# Lower-case words allowed inside a multi-word name.
+_CONNECTORS = frozenset(
+    "of and on upon de del la le el al am an da do dos das di du des der den y e et "
+    "и на над под και της του των".split()
+)
+_SENTENCE_BREAK = frozenset(".!?\n:;•|—–")
+_OPENERS = frozenset(" \t\"'“”«»‘’([{-*")
+_POSSESSIVE = ("'s", "’s")
+_NAME_GAPS = frozenset((" ", ".", ". ", "-", " - ", "‐", "\u00a0"))
+_LIST_GLUE = frozenset((", ", " and ", " & ", " or ", " и ", " или ", " і ", " та ", " й ",
+                        " και ", " ή ", " y ", " et ", " und "))
+# A name this strong needs only a capital letter (below it: the cue/qualifier rules).
+STRONG_POPULATION = 15_000
+# Hashtag parts of CamelCase tags must name a country, a region or a city this large.
+HASHTAG_PART_POPULATION = 100_000
+# A town this large and this much larger than its namesakes anchors the story by itself.
+ANCHOR_POPULATION = 1_000_000
+ANCHOR_RATIO = 30
+# Mentions starting before this offset are in the headline or lead.
+LEAD_CHARS = 300
+MAX_NAME_TOKENS = 6
+_WORD_CACHE_SIZE = 200_000
+_NOTHING, _DEMONYM, _NAME = 0, 1, 2
+# Stand-in population score of a region competing with towns of the same name.
+_ADMIN_BASE = math.log10(200_000)
+_COUNTRY_BASE = 6.5
+
+
+@dataclass(slots=True)
+class _Match:
+    """A name found in the text and its candidate places."""
+
+    start: int
+    end: int
+    ids: tuple[int, ...]
+    first_token: int
+    last_token: int
+    evidence: bool = False  # cue word, qualifier or NER span seen
+    qualifier_ids: tuple[int, ...] = ()
+    chosen: int = -1
+    anchor_countries: tuple[str, ...] = field(default=())
+    anchor_weight: float = 0.0
+    wants_region: bool = False  # "state of Georgia", "штат Джорджия"
+    first_start: int = -1  # offset of the token the name was found at
+
+
+@dataclass(slots=True)
+class _Lists:
+    """Word lists from places_stopwords.tsv and places_demonyms.tsv (normalized)."""
+
+    never: frozenset[str]
+    cues: frozenset[str]
+    person_next: frozenset[str]
+    org_next: frozenset[str]
+    org_prev: frozenset[str]
+    region_cues: frozenset[str]
+    demonyms: dict[str, str]
+
+    @classmethod
+    def load(cls) -> _Lists:
+        kinds: dict[str, set[str]] = {}
+        for kind, _language, words in read_rows("places_stopwords.tsv"):
+            kinds.setdefault(kind, set()).update(normalize(w) for w in words.split())
+        demonyms: dict[str, str] = {}
+        for country, _language, forms in read_rows("places_demonyms.tsv"):
+            for form in forms.split():
+                key = normalize(form)
+                demonyms[key] = country
+                demonyms.setdefault(stem(key), country)
+        return cls(
+            never=frozenset(kinds.get("never", ())),
+            cues=frozenset(kinds.get("cue", ())),
+            person_next=frozenset(kinds.get("person_next", ())),
+            org_next=frozenset(kinds.get("org_next", ())),
+            org_prev=frozenset(kinds.get("org_prev", ())),
+            region_cues=frozenset(kinds.get("region_cue", ())),
+            demonyms=demonyms,
+        )
+
+
+class PlaceTagger:
+    """Finds toponyms in a story and resolves each to one GeoNames place."""
+
+    def __init__(self, gazetteer: Gazetteer) -> None:
+        self._gazetteer = gazetteer
+        self._lists = _Lists.load()
+        table = gazetteer.places
+        self._kinds = table.kinds
+        self._populations = table.populations
+        self._countries = table.country_codes
+        self._admins = table.admin_codes
+        self._word_forms: dict[str, tuple[str, str]] = {}  # word -> (normalized, stem)
+        self._word_roles: dict[str, int] = {}
+
+    def word_role(self, word: str) -> int:
+        """What a capitalized word can do: 0 nothing, 1 demonym, 2 start a place name."""
+        role = self._word_roles.get(word)
+        if role is None:
+            if len(self._word_roles) >= _WORD_CACHE_SIZE:
+                self._word_roles.clear()
+            normalized, stemmed = self.word_form(word)
+            lists, gazetteer = self._lists, self._gazetteer
+            if normalized in lists.never:
+                role = _NOTHING
+            elif normalized in lists.demonyms or stemmed in lists.demonyms:
+                role = _DEMONYM
+            elif (normalized in gazetteer.first_words or stemmed in gazetteer.first_stems
+                  or (normalized.endswith(_POSSESSIVE)
+                      and normalized[:-2] in gazetteer.first_words)):
+                role = _NAME
+            else:
+                role = _NOTHING
+            self._word_roles[word] = role
+        return role
+
+    def word_form(self, word: str) -> tuple[str, str]:
+        """Normalized form and stem of a word, memoized (news repeats its vocabulary)."""
+        forms = self._word_forms.get(word)
+        if forms is None:
+            if len(self._word_forms) >= _WORD_CACHE_SIZE:
+                self._word_forms.clear()
+            normalized = fold(word)
+            forms = (normalized, stem(normalized))
+            self._word_forms[word] = forms
+        return forms
+
+    def tag(
+        self,
+        text: str,
+        segments: Sequence[Segment],
+        proposed_spans: Sequence[tuple[int, int]] = (),
+    ) -> list[LocationMention]:
+        """Place mentions in text, in order; proposed_spans are optional NER place spans."""
+        if not text:
+            return []
+        scan = _Scan(text, self, proposed_spans)
+        matches = scan.run()
+        if not matches:
+            return []
+        self._resolve(matches, scan.demonym_countries, segments)
+        places = self._gazetteer.places
+        return [
+            LocationMention(text[m.start:m.end], m.start, m.end, places[m.chosen])
+            for m in matches
+            if m.chosen >= 0
+        ]
+
+    # -- resolution -------------------------------------------------------------------------
+
+    def _resolve(
+        self, matches: list[_Match], demonym_countries: dict[str, float],
+        segments: Sequence[Segment],
+    ) -> None:
+        kinds, populations, countries, admins = (
+            self._kinds, self._populations, self._countries, self._admins)
+        for match in matches:
+            if match.qualifier_ids:
+                within = _within(match.ids, match.qualifier_ids, kinds, countries, admins)
+                if within:
+                    match.ids = within
+        # Context: unambiguous mentions count 1 for their country and region, the most
+        # populous reading of an ambiguous one counts half.
+        country_weight: dict[str, float] = {}
+        admin_weight: dict[str, float] = {}
+        anchors: dict[tuple[int, ...], int] = {}
+        for match in matches:
+            anchor = anchors.get(match.ids, -2)
+            if anchor == -2:
+                anchor = anchors[match.ids] = self._anchor(match.ids)
+            weight = 1.0
+            if anchor < 0:
+                anchor = max(match.ids, key=lambda i: (kinds[i] == "country", populations[i]))
+                weight = 0.5
+            code = countries[anchor]
+            match.anchor_countries = (code,)
+            match.anchor_weight = weight
+            country_weight[code] = country_weight.get(code, 0.0) + weight
+            if kinds[anchor] != "country":
+                admin = admins[anchor]
+                admin_weight[admin] = admin_weight.get(admin, 0.0) + weight
+        for code, weight in demonym_countries.items():
+            country_weight[code] = country_weight.get(code, 0.0) + weight
+        language_countries = _language_countries(segments)
+        chosen: dict[tuple[object, ...], int] = {}
+        for match in matches:
+            if len(match.ids) == 1:
+                match.chosen = match.ids[0]
+                continue
+            case = (match.ids, match.wants_region, match.anchor_countries, match.anchor_weight)
+            found = chosen.get(case)
+            if found is None:
+                found = chosen[case] = self._choose(
+                    match, country_weight, admin_weight, language_countries,
+                    kinds, populations, countries, admins)
+            match.chosen = found
+
+    def _anchor(self, ids: tuple[int, ...]) -> int:
+        """The place a mention surely names, or -1 when it is ambiguous."""
+        kinds, populations = self._kinds, self._populations
+        if len(ids) == 1:
+            return ids[0]
+        country_ids = [i for i in ids if kinds[i] == "country"]
+        if len(country_ids) == 1:
+            return country_ids[0]
+        top = max(ids, key=populations.__getitem__)
+        if kinds[top] == "city" and populations[top] >= ANCHOR_POPULATION:
+            runner_up = max(
+                (populations[i] for i in ids if i != top and kinds[i] == "city"), default=0)
+            if populations[top] >= ANCHOR_RATIO * max(runner_up, 1):
+                return top
+        return -1
+
+    @staticmethod
+    def _choose(
+        match: _Match,
+        country_weight: dict[str, float],
+        admin_weight: dict[str, float],
+        language_countries: frozenset[str],
+        kinds: list[str],
+        populations: list[int],
+        countries: list[str],
+        admins: list[str],
+    ) -> int:
+        def context(code: str) -> float:
+            own = match.anchor_weight if code in match.anchor_countries else 0.0
+            return country_weight.get(code, 0.0) - own
+
+        def region_context(i: int) -> float:
+            own = match.anchor_weight if countries[i] in match.anchor_countries else 0.0
+            return admin_weight.get(admins[i], 0.0) - (own if kinds[i] == "admin" else 0.0)
+
+        def score(i: int) -> float:
+            kind = kinds[i]
+            if kind == "country":
+                return _COUNTRY_BASE + (2.0 if context(countries[i]) >= 1 else 0.0)
+            base = _ADMIN_BASE if kind == "admin" else math.log10(populations[i] + 1)
+            weight = context(countries[i])
+            base += 1.5 if weight >= 2 else 0.5 if weight >= 1 else 0.0
+            if region_context(i) > 0:
+                base += 1.5
+            if countries[i] in language_countries:
+                base += 0.3
+            return base
+
+        ids = match.ids
+        if len(ids) == 1:
+            return ids[0]
+        if match.wants_region:
+            regions = [i for i in ids if kinds[i] == "admin"]
+            if regions:
+                return max(regions, key=score)
+        country_ids = [i for i in ids if kinds[i] == "country"]
+        if country_ids:
+            # A country beats towns of the same name; a region of another country wins only
+            # when the story is anchored there and not in the country ("Georgia" + "Atlanta").
+            best_country = max(country_ids, key=score)
+            regions = [i for i in ids if kinds[i] == "admin"]
+            if regions and context(countries[best_country]) < 1:
+                best_region = max(regions, key=score)
+                if context(countries[best_region]) >= 2 or region_context(best_region) >= 1:
+                    return best_region
+            return best_country
+        return max(ids, key=score)
+
+
+def _upper_class() -> str:
+    """A regex character class of the upper-case letters of the scripts read here."""
+    letters = "".join(chr(c) for c in range(0x0250) if chr(c).isupper())
+    letters += "".join(chr(c) for c in range(0x0370, 0x0530) if chr(c).isupper())
+    letters += "".join(chr(c) for c in range(0x1F00, 0x2000) if chr(c).isupper() or chr(c).istitle())
+    return "[" + re.escape(letters) + "]"
+
+
+_UPPER = _upper_class()
+_WORD_TAIL = r"\w*(?:['’\-]\w+)*"
+# A run of capitalized words that may form one name, with inner connectors and gaps allowed
+# in names ("Bosnia and Herzegovina", "St. Petersburg", "Νέα Υόρκη", "Washington, D.C." aside).
+_RUN = re.compile(
+    _UPPER + _WORD_TAIL
+    + r"(?:(?:[ .\u00a0\-‐]|\. | - )(?:(?:" + "|".join(sorted(_CONNECTORS)) + r") )?"
+    + _UPPER + _WORD_TAIL + r")*"
+)
+_HASHTAG = re.compile(r"#(\w+)")
+_ARABIC_WORD = re.compile(r"[\u0621-\u064A\u0671-\u06D3]{4,}")
+
+
+class _Scan:
+    """One pass over a story collecting candidate place names."""
+
+    def __init__(
+        self, text: str, tagger: PlaceTagger, proposed_spans: Sequence[tuple[int, int]]
+    ) -> None:
+        self.text = text
+        self.tagger = tagger
+        self.gazetteer = tagger._gazetteer
+        self.lists = tagger._lists
+        self.spans = sorted(proposed_spans)
+        self.title_lines: dict[int, bool] = {}
+        self.demonym_countries: dict[str, float] = {}
+        self.last_place_end = -1
+        # tokens of the current run: offsets, words, normalized words
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.words: list[str] = []
+        self.norms: list[str] = []
+        self.stems: list[str] = []
+
+    def run(self) -> list[_Match]:
+        text = self.text
+        matches: list[_Match] = []
+        hashtags: set[int] = set()
+        if "#" in text:
+            hashtags = {m.start() + 1 for m in _HASHTAG.finditer(text)}
+        word_role = self.tagger.word_role
+        for run in _RUN.finditer(text):
+            roles = [word_role(w) for w in _TOKEN.findall(run.group())]
+            if _NAME not in roles:
+                if _DEMONYM in roles:
+                    self._note_demonyms(run.group())
+                if run.start() not in hashtags:
+                    continue
+            self._load_run(run.start(), run.end())
+            self._scan_run(matches, hashtags, roles=roles)
+        if hashtags:
+            done = {m.first_start for m in matches}
+            for start in sorted(hashtags - done):
+                token = _TOKEN.match(text, start)
+                if token is None or token.group()[0].isupper():
+                    continue  # capitalized hashtags were scanned as runs
+                self._load_run(start, token.end())
+                self._scan_run(matches, hashtags)
+        if not text.isascii() and _ARABIC_WORD.search(text):
+            for word in _ARABIC_WORD.finditer(text):
+                self._load_run(word.start(), word.end())
+                self._scan_run(matches, hashtags, arabic=True)
+        if self.spans:
+            self._add_proposed(matches)
+        matches.sort(key=lambda m: m.start)
+        return matches
+
+    def _note_demonyms(self, run: str) -> None:
+        """Country context from demonyms ("Kazakh President", "Russian news agency")."""
+        demonyms = self.lists.demonyms
+        for word in _TOKEN.findall(run):
+            normalized, stemmed = self.tagger.word_form(word)
+            country = demonyms.get(normalized) or demonyms.get(stemmed)
+            if country is not None:
+                weight = self.demonym_countries.get(country, 0.0)
+                self.demonym_countries[country] = min(1.0, weight + 0.5)
+
+    def _load_run(self, start: int, end: int) -> None:
+        self.starts.clear()
+        self.ends.clear()
+        self.words.clear()
+        for token in _TOKEN.finditer(self.text, start, end):
+            self.starts.append(token.start())
+            self.ends.append(token.end())
+            self.words.append(token.group())
+        forms = [self.tagger.word_form(w) for w in self.words]
+        self.norms = [f[0] for f in forms]
+        self.stems = [f[1] for f in forms]
+
+    def _scan_run(
+        self, matches: list[_Match], hashtags: set[int], arabic: bool = False,
+        roles: list[int] | None = None,
+    ) -> None:
+        i, count = 0, len(self.words)
+        while i < count:
+            hashtag = self.starts[i] in hashtags
+            if not hashtag and roles is not None and roles[i] != _NAME:
+                if roles[i] == _DEMONYM:
+                    self._note_demonyms(self.words[i])
+                i += 1
+                continue
+            if not (arabic or hashtag or self.words[i][0].isupper()):
+                i += 1
+                continue
+            found = self._match_at(i, self.starts[i] in hashtags, arabic)
+            if not found:
+                i += 1
+                continue
+            matches.extend(found)
+            self.last_place_end = found[-1].end
+            i = found[-1].last_token + 1
+
+    # -- one candidate ----------------------------------------------------------------------
+
+    def _match_at(self, i: int, hashtag: bool, arabic: bool) -> list[_Match] | None:
+        gazetteer, lists, norms = self.gazetteer, self.lists, self.norms
+        key0, stem0 = norms[i], self.stems[i]
+        if key0 in lists.never:
+            return None
+        demonym = lists.demonyms.get(key0) or lists.demonyms.get(stem0)
+        if demonym is not None:
+            weight = self.demonym_countries.get(demonym, 0.0)
+            self.demonym_countries[demonym] = min(1.0, weight + 0.5)
+            return None
+        if key0 not in gazetteer.first_words and stem0 not in gazetteer.first_stems:
+            if key0.endswith(_POSSESSIVE) and key0[:-2] in gazetteer.first_words:
+                pass
+            elif hashtag:
+                return self._hashtag_parts(i)
+            elif not arabic:
+                return None
+        last = min(len(norms) - 1, i + MAX_NAME_TOKENS - 1)
+        while last > i and not self.words[last][0].isupper():
+            last -= 1  # a name does not end on a connector
+        ids: tuple[int, ...] = ()
+        key = ""
+        end = 0
+        j = i
+        stemmed = False
+        # Longest name first: exact keys (also without a possessive "'s"), then stems.
+        for j in range(last, i - 1, -1):
+            key = key0 if j == i else " ".join(norms[i:j + 1])
+            ids = gazetteer.ids(key)
+            end = self.ends[j]
+            if not ids and key.endswith(_POSSESSIVE):
+                key = key[:-2]
+                ids = gazetteer.ids(key)
+                end -= 2
+            if ids:
+                break
+        if not ids and not key0.isascii() and stem0 in gazetteer.first_stems:
+            for j in range(last, i - 1, -1):
+                key = stem0 if j == i else " ".join(self.stems[i:j + 1])
+                ids = gazetteer.stem_ids(key)
+                if ids:
+                    stemmed = True
+                    end = self.ends[j]
+                    break
+        if not ids and arabic:
+            key, j, end = key0, i, self.ends[i]
+            while not ids and len(key) > 4 and key[0] in "وبلف":
+                key = key[1:]
+                ids = gazetteer.ids(key)
+        if not ids:
+            return self._hashtag_parts(i) if hashtag else None
+        if key in lists.never:
+            return None
+        match = _Match(self.starts[i], end, ids, i, j, first_start=self.starts[i])
+        if not self._accept(match, key, stemmed, hashtag, arabic):
+            return None
+        return [match]
+
+    def _hashtag_parts(self, i: int) -> list[_Match] | None:
+        """Places named inside a CamelCase hashtag (#KazakhstanProtests)."""
+        word, offset = self.words[i], self.starts[i]
+        found: list[_Match] = []
+        tagger = self.tagger
+        for part in _CAMEL_PART.finditer(word):
+            key = name_key(part.group())
+            if len(key) < 3 or key in self.lists.never:
+                continue
+            ids = tuple(
+                k for k in self.gazetteer.ids(key)
+                if tagger._kinds[k] != "city"
+                or tagger._populations[k] >= HASHTAG_PART_POPULATION
+            )
+            if ids:
+                found.append(_Match(offset + part.start(), offset + part.end(), ids, i, i,
+                                    first_start=offset))
+        return found or None
+
+    # -- evidence ---------------------------------------------------------------------------
+
+    def _accept(
+        self, match: _Match, key: str, stemmed: bool, hashtag: bool, arabic: bool
+    ) -> bool:
+        tagger, lists = self.tagger, self.lists
+        kinds, populations = tagger._kinds, tagger._populations
+        i, j = match.first_token, match.last_token
+        text, start = self.text, match.start
+        before: list[str] | None = None
+        if start > 1 and text[start - 1] == " " and text[start - 2] != " ":
+            before = self._words_before(start)
+            if before and before[-1] in lists.org_prev:
+                return False  # "Real Madrid"
+        if self._next_capitalized(j):
+            following = self._word_after(j)
+            if following in lists.org_next:
+                return False  # "Washington Post"
+        else:
+            following = ""
+        strong_kind = False
+        regions = False
+        for k in match.ids:
+            if kinds[k] != "city":
+                strong_kind = True
+                regions = regions or kinds[k] == "admin"
+        if not strong_kind and i == j and following and key in lists.person_next:
+            return False  # "Vladimir Putin", "Victoria Nuland"
+        if regions and before:
+            previous = before[-1]
+            if previous in lists.region_cues or (
+                previous in _CONNECTORS and len(before) > 1 and before[-2] in lists.region_cues
+            ):
+                match.wants_region = True
+        if not strong_kind:
+            self._find_qualifier(match)
+        largest = max(populations[k] for k in match.ids)
+        if stemmed and not strong_kind and largest < STRONG_POPULATION:
+            return False  # a stem is too loose a match for a small town
+        if self._proposed(match):
+            match.evidence = True
+            return True
+        weak = not strong_kind and (
+            largest < STRONG_POPULATION or self.gazetteer.is_ambiguous(key))
+        if not weak:
+            return True
+        if hashtag or arabic:
+            return False
+        if match.qualifier_ids or self._continues_list(match.start):
+            match.evidence = True  # "Mobile, Alabama"; "in Split and Reading"
+            return True
+        if self._sentence_start(match.start) or self._title_line(match.start):
+            return False
+        if before and before[-1] in lists.cues:
+            match.evidence = True
+            return True
+        first = self.words[i][0]
+        return "\u0370" <= first <= "\u052f"  # a capital mid-sentence in Greek or Cyrillic
+
+    def _continues_list(self, start: int) -> bool:
+        """True when the name follows an accepted place in a list ("Kyiv, Lviv and Odesa")."""
+        last_end = self.last_place_end
+        if last_end < 0 or last_end > start:
+            return False
+        return self.text[last_end:start] in _LIST_GLUE
+
+    def _find_qualifier(self, match: _Match) -> None:
+        """A region or country right after the name: "Paris, Texas", "Mobile (Alabama)"."""
+        text, position = self.text, match.end
+        if text[position:position + 2] not in (", ", " ("):
+            return
+        following = _RUN.match(text, position + 2)
+        if following is None:
+            return
+        names = [self.tagger.word_form(w)[0] for w in _TOKEN.findall(following.group())]
+        for size in range(min(len(names), 3), 0, -1):
+            key = " ".join(names[:size])
+            ids = self.gazetteer.ids(key) or self.gazetteer.stem_ids(stem_key(key))
+            wide = tuple(k for k in ids if self.tagger._kinds[k] != "city")
+            if wide:
+                match.qualifier_ids = wide
+                return
+
+    def _proposed(self, match: _Match) -> bool:
+        for s, e in self.spans:
+            if e > match.start and s < match.end:
+                return True
+        return False
+
+    def _add_proposed(self, matches: list[_Match]) -> None:
+        """NER spans the gazetteer pass did not match: look their whole text up."""
+        covered = [(m.start, m.end) for m in matches]
+        for start, end in self.spans:
+            if any(s < end and start < e for s, e in covered):
+                continue
+            key = name_key(self.text[start:end])
+            if not key or key in self.lists.never:
+                continue
+            ids = self.gazetteer.ids(key) or (
+                self.gazetteer.stem_ids(stem_key(key)) if not key.isascii() else ())
+            if ids:
+                matches.append(_Match(start, end, ids, 0, 0, evidence=True, first_start=start))
+
+    # -- context helpers --------------------------------------------------------------------
+
+    def _words_before(self, position: int) -> list[str]:
+        """Up to two normalized words right before position (a single space apart)."""
+        text = self.text
+        words: list[str] = []
+        end = position - 1  # the space before the name
+        while len(words) < 2 and end > 0 and text[end] == " ":
+            start = max(text.rfind(" ", 0, end), text.rfind("\n", 0, end)) + 1
+            word = text[start:end]
+            if not word or not (word.isalpha() or _TOKEN.fullmatch(word)):
+                break  # punctuation between the word and the name
+            words.insert(0, self.tagger.word_form(word)[0])
+            end = start - 1
+        return words
+
+    def _word_after(self, j: int) -> str:
+        """The normalized word right after token j when only a space separates them."""
+        text, position = self.text, self.ends[j]
+        if text[position:position + 1] != " ":
+            return ""
+        token = _TOKEN.match(text, position + 1)
+        return self.tagger.word_form(token.group())[0] if token else ""
+
+    def _next_capitalized(self, j: int) -> bool:
+        text, position = self.text, self.ends[j]
+        return text[position:position + 1] == " " and text[position + 1:position + 2].isupper()
+
+    def _sentence_start(self, position: int) -> bool:
+        text = self.text
+        k = position - 1
+        while k >= 0 and text[k] in _OPENERS:
+            k -= 1
+        return k < 0 or text[k] in _SENTENCE_BREAK
+
+    def _title_line(self, position: int) -> bool:
+        """True when the line is a headline in Title Case or capitals."""
+        text = self.text
+        line_start = text.rfind("\n", 0, position) + 1
+        cached = self.title_lines.get(line_start)
+        if cached is not None:
+            return cached
+        line_end = text.find("\n", line_start)
+        line = text[line_start: len(text) if line_end < 0 else line_end]
+        long_words = [w for w in _TOKEN.findall(line) if len(w) >= 4]
+        capitalized = sum(1 for w in long_words if w[0].isupper())
+        title = len(long_words) >= 3 and capitalized >= 0.6 * len(long_words)
+        self.title_lines[line_start] = title
+        return title
+
+
+def _within(
+    ids: Iterable[int], qualifier_ids: tuple[int, ...], kinds: list[str], countries: list[str],
+    admins: list[str],
+) -> tuple[int, ...]:
+    """Candidates inside one of the qualifier's regions or countries."""
+    regions = {admins[q] for q in qualifier_ids if kinds[q] == "admin"}
+    nations = {countries[q] for q in qualifier_ids if kinds[q] == "country"}
+    return tuple(
+        i for i in ids
+        if i not in qualifier_ids and (admins[i] in regions or countries[i] in nations)
+    )
+
+
+_LANGUAGE_COUNTRIES = {"el": ("GR", "CY"), "uk": ("UA",), "kk": ("KZ",), "be": ("BY",)}
+
+
+def _language_countries(segments: Sequence[Segment]) -> frozenset[str]:
+    """Countries whose own language a story is written in (a small tie-breaker)."""
+    codes: set[str] = set()
+    for segment in segments:
+        codes.update(_LANGUAGE_COUNTRIES.get(segment.language, ()))
+    return frozenset(codes)
+
+
+def story_focus(mentions: Sequence[LocationMention]) -> Place | None:
+    """The country a story is about (see the module docstring for the rule)."""
+    weights: dict[str, float] = {}
+    first_seen: dict[str, int] = {}
+    named: dict[str, Place] = {}
+    for mention in mentions:
+        code = mention.place.country_code
+        if not code:
+            continue
+        weight = 2.0 if mention.start < LEAD_CHARS else 1.0
+        weights[code] = weights.get(code, 0.0) + weight
+        first_seen.setdefault(code, mention.start)
+        if mention.place.kind == "country":
+            named.setdefault(code, mention.place)
+    if not weights:
+        return None
+    best = max(weights, key=lambda code: (weights[code], -first_seen[code]))
+    return named.get(best) or country_places().get(best)
