@@ -82,19 +82,15 @@ class MappedField:
 
 
 def mapped_field(properties: Mapping[str, Any], path: str) -> MappedField | None:
-    """Look up a dotted field path (object properties and multi-fields) in mapping properties."""
-    parts = path.split(".")
-    node: Mapping[str, Any] | None = None
+    """Look up a dotted field path (object properties and multi-fields) in mapping properties;
+    None when the path is missing or names an object rather than a field."""
+    *parents, leaf = path.split(".")
     scope: Mapping[str, Any] = properties
     nested = False
-    i = 0
-    while i < len(parts):
-        node = scope.get(parts[i])
+    for part in parents:
+        node = scope.get(part)
         if node is None:
             return None
-        i += 1
-        if i == len(parts):
-            break
         if "properties" in node:
             nested = nested or node.get("type") == "nested"
             scope = node["properties"]
@@ -102,9 +98,10 @@ def mapped_field(properties: Mapping[str, Any], path: str) -> MappedField | None
             scope = node["fields"]
         else:
             return None
-    if node is None or ("type" not in node and "properties" in node):
+    found = scope.get(leaf)
+    if found is None or "type" not in found or found["type"] in ("object", "nested"):
         return None
-    return MappedField(type=str(node.get("type", "object")), nested=nested)
+    return MappedField(type=str(found["type"]), nested=nested)
 
 
 def fits(field: MappedField, use: str) -> bool:

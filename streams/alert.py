@@ -85,8 +85,8 @@ def register_alert_agent(app: faust.App, topics: Topics, deps: AlertAgentDeps) -
         default_secret=settings.webhook_secret.reveal(),
     )
 
-    @app.on_startup.connect
-    async def start_notifier(app: Any, **kwargs: Any) -> None:
+    @app.task
+    async def start_notifier() -> None:
         await notifier.start()
 
     @app.on_before_shutdown.connect

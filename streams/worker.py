@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -21,18 +22,50 @@ from streams.tagging.core import Tagger
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RULES = "deploy/rules.example.yaml"
+DEFAULT_RULES = Path(__file__).resolve().parent / "samples" / "demo-rules.yaml"
 
 
 def load_desk_rules(settings: Settings) -> RuleSet:
     """The desk rules file from settings (the example rules when none is configured)."""
-    from pathlib import Path
-
     path = settings.rules_file
     if path is None:
-        path = Path(__file__).resolve().parent.parent / DEFAULT_RULES
-        log.info("WIREWATCH_RULES_FILE not set; using the example desk rules in %s", path)
+        path = DEFAULT_RULES
+        log.info("WIREWATCH_RULES_FILE not set; using the demo desk rules in %s", path)
     return load_rules(path)
+
+
+async def ensure_topics(settings: Settings) -> None:
+    """Create the wire topics that do not exist yet (Faust only creates its own changelogs)."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import KafkaConnectionError
+
+    names = [settings.topic_raw, settings.topic_tagged, settings.topic_alerts,
+             settings.topic_deadletter]
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    for attempt in range(30):
+        try:
+            await admin.start()
+            break
+        except KafkaConnectionError:
+            log.warning("Kafka at %s not reachable yet; retrying (start it with "
+                        "`deploy/local/stack up` or set WIREWATCH_KAFKA_BOOTSTRAP)",
+                        settings.kafka_bootstrap)
+            await asyncio.sleep(min(10, 1 + attempt))
+    else:
+        raise SystemExit(f"Kafka at {settings.kafka_bootstrap} is not reachable; start it with "
+                         "`deploy/local/stack up` or set WIREWATCH_KAFKA_BOOTSTRAP")
+    try:
+        existing = set(await admin.list_topics())
+        missing = [n for n in names if n not in existing]
+        if missing:
+            await admin.create_topics([
+                NewTopic(n, num_partitions=settings.topic_partitions, replication_factor=1)
+                for n in missing
+            ])
+            log.info("created topics %s with %d partitions", ", ".join(missing),
+                     settings.topic_partitions)
+    finally:
+        await admin.close()
 
 
 async def setup_indices(settings: Settings) -> None:
@@ -91,10 +124,13 @@ def build_worker(settings: Settings, tagger: Tagger | None = None,
 def run_worker(settings: Settings, loglevel: str = "info") -> int:
     """Run until stopped (SIGTERM/SIGINT): metrics server, index setup, then the Faust worker."""
     logging.basicConfig(level=loglevel.upper(), format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("elastic_transport").setLevel(logging.WARNING)
+    (settings.state_dir / "faust").mkdir(parents=True, exist_ok=True)
     metrics.BUILD_INFO.info({"version": __version__})
     rules = load_desk_rules(settings)
     metrics.start_metrics_server(settings.metrics_port, host=settings.bind_host)
     log.info("metrics on http://%s:%d/metrics", settings.bind_host, settings.metrics_port)
+    asyncio.run(ensure_topics(settings))
     asyncio.run(setup_indices(settings))
     app, _ = build_worker(settings, rules=rules)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import gc
 import gettext
+import itertools
 import json
 import math
 import re
@@ -40,11 +41,19 @@ NAME_LOCALES = ("en", "el", "ru", "uk", "kk", "be", "bg", "sr", "fr", "es", "pt"
                 "pl", "tr", "ro", "ar")
 # Names of more tokens than this are not indexed (the tagger looks no further ahead).
 MAX_NAME_TOKENS = 6
+# Town names shorter than this ("Of", "Tô") are not indexed.
+MIN_NAME_CHARS = 3
 # Alternate names this short are mostly codes ("LAX", "MOW") or junk romanizations ("Can").
 MIN_ALTERNATE_CHARS = 4
 # Towns smaller than this keep only their main name and Greek/Cyrillic names: the many Latin
 # spellings of small towns cost load time and add false matches more than they find places.
 MIN_POPULATION_LATIN_ALTERNATES = 15_000
+# One-word Latin alternate names of towns smaller than this need more evidence than a capital.
+MIN_POPULATION_PLAIN_ALTERNATE = 1_000_000
+# Towns this large (and every country and region) are also found by the sound of their name
+# in Greek spelling.
+MIN_POPULATION_SOUNDS = 50_000
+MIN_SOUND_CHARS = 4
 # Cities with Arabic-script names indexed (Arabic has no capitals to tell names from words).
 MIN_POPULATION_ARABIC_NAMES = 100_000
 
@@ -93,7 +102,9 @@ _CYRILLIC_ENDINGS = (
     "ем", "ах", "ях", "ам", "ям", "ию", "ия", "ии", "ью", "ої", "ій", "ів", "ові", "еві",
     "а", "я", "ы", "и", "у", "ю", "е", "о", "ь", "і", "ї", "й",
 )
-_GREEK_ENDINGS = ("ουσ", "εωσ", "ων", "ασ", "ησ", "οσ", "ου", "εσ", "οι", "α", "η", "ο", "ι", "σ", "ε")
+_GREEK_ENDINGS = (
+    "ουσ", "εωσ", "ων", "ασ", "ησ", "οσ", "ου", "εσ", "οι", "α", "η", "ο", "ι", "σ", "ε",
+)
 _MIN_STEM = 3
 
 
@@ -106,29 +117,176 @@ _CYRILLIC_BY_LENGTH = _by_length(_CYRILLIC_ENDINGS)
 _GREEK_BY_LENGTH = _by_length(_GREEK_ENDINGS)
 
 
-def stem(token: str) -> str:
-    """Strip the longest inflectional ending from a normalized Cyrillic or Greek word."""
+def split_ending(token: str) -> tuple[str, str]:
+    """(stem, ending) of a normalized Cyrillic or Greek word; ("word", "") otherwise."""
     if not token or token.isascii():
-        return token
+        return token, ""
     last = token[-1]
     if "\u0370" <= last <= "\u03ff":
         endings = _GREEK_BY_LENGTH
     elif "\u0400" <= last <= "\u052f":
         endings = _CYRILLIC_BY_LENGTH
     else:
-        return token
+        return token, ""
     size = len(token)
     for n, group in endings:
         if size - n >= _MIN_STEM and token[-n:] in group:
-            return token[:-n]
-    return token
+            return token[:-n], token[-n:]
+    return token, ""
+
+
+def stem(token: str) -> str:
+    """Strip the longest inflectional ending from a normalized Cyrillic or Greek word."""
+    return split_ending(token)[0]
+
+
+# Declension classes. A place name's ending in the nominative gives its class; an ending seen
+# in text gives the classes it can inflect. "Москве" (е) may be class A, and "Москва" (а) is
+# class A: they meet. "Советом" (ом) cannot be "Совето" (о: indeclinable), "Βουλή" (η) cannot
+# be "Βούλα" (α), "Κωνσταντίνος" (ος) cannot be "Κωνσταντίνη" (η).
+_NAME_CLASSES = {
+    "cyrillic": {
+        "": "C0", "а": "A", "я": "JA", "ия": "IJA", "ь": "SOFT", "й": "CJ", "ы": "PL",
+        "ый": "ADJM", "ий": "ADJM", "ой": "ADJM", "ая": "ADJF", "яя": "ADJF",
+        "ое": "ADJN", "ее": "ADJN", "ые": "ADJPL", "ие": "ADJPL",
+    },
+    "greek": {
+        "": "GC", "α": "GA", "ασ": "GAS", "η": "GH", "ησ": "GHS", "οσ": "GOS", "ο": "GO",
+        "ι": "GI", "εσ": "GES",
+    },
+}
+_TEXT_CLASSES: dict[str, dict[str, tuple[str, ...]]] = {
+    "cyrillic": {
+        "": ("C0",), "а": ("C0", "A", "NO"), "у": ("C0", "A", "NO"),
+        "е": ("C0", "A", "JA", "SOFT", "CJ", "NE", "NO"), "о": ("NO",),
+        "ом": ("C0", "ADJM", "ADJN", "NO"), "ем": ("SOFT", "CJ", "ADJM", "ADJN", "NE"),
+        "ы": ("A", "PL"), "и": ("A", "JA", "SOFT"), "ой": ("A", "ADJM", "ADJF"),
+        "ою": ("A", "ADJF"), "ей": ("JA", "ADJF"), "ею": ("JA", "ADJF"),
+        "ю": ("JA", "SOFT", "CJ", "NE"), "я": ("JA", "SOFT", "CJ", "NE"), "ь": ("SOFT",),
+        "ью": ("SOFT",), "й": ("CJ",),
+        "ия": ("IJA",), "ии": ("IJA",), "ию": ("IJA",), "ией": ("IJA",),
+        "ый": ("ADJM",), "ий": ("ADJM",), "ого": ("ADJM", "ADJN"), "его": ("ADJM", "ADJN"),
+        "ому": ("ADJM", "ADJN"), "ему": ("ADJM", "ADJN"), "ым": ("ADJM", "ADJN", "ADJPL"),
+        "им": ("ADJM", "ADJN", "ADJPL"), "ая": ("ADJF",), "яя": ("ADJF",), "ую": ("ADJF",),
+        "юю": ("ADJF",), "ое": ("ADJN",), "ее": ("ADJN",), "ые": ("ADJPL",), "ие": ("ADJPL",),
+        "ых": ("ADJPL",), "их": ("ADJPL",), "ыми": ("ADJPL",), "ими": ("ADJPL",),
+        "ах": ("A", "PL"), "ях": ("JA", "PL"), "ам": ("A", "PL"), "ям": ("JA", "PL"),
+        "ами": ("A", "PL"), "ями": ("JA", "PL"), "і": ("C0", "A"), "ї": ("JA",),
+        "ові": ("C0",), "еві": ("C0",),
+    },
+    "greek": {
+        "": ("GC",), "σ": ("GC",), "α": ("GA", "GAS"), "ασ": ("GA", "GAS"), "η": ("GH", "GHS"),
+        "ησ": ("GH", "GHS"), "οσ": ("GOS",), "ου": ("GOS", "GO"), "ο": ("GOS", "GO"),
+        "ι": ("GI",), "εσ": ("GES",), "ων": ("GES", "GA"),
+    },
+}
+_EXACT = "="
+_MAX_INFLECTED_KEYS = 16
+
+
+def _script(token: str) -> str:
+    last = token[-1:]
+    if "\u0370" <= last <= "\u03ff":
+        return "greek"
+    if "\u0400" <= last <= "\u052f":
+        return "cyrillic"
+    return ""
+
+
+def name_stem_token(token: str) -> str | None:
+    """A name word as "stem/class", or None when it does not inflect (Сочи, Совето, Paris)."""
+    script = _script(token)
+    if not script:
+        return None
+    base, ending = split_ending(token)
+    declension = _NAME_CLASSES[script].get(ending)
+    if script == "cyrillic" and declension is None:
+        if ending == "е" and base.endswith("ь"):
+            declension = "NE"  # Запорожье, Приморье
+        elif ending == "о" and base.endswith(("ов", "ев", "ин", "ын")):
+            declension = "NO"  # Иваново, Кемерово, Бородино
+    return None if declension is None else f"{base}/{declension}"
+
+
+def text_stem_options(token: str) -> tuple[str, ...]:
+    """The "stem/class" forms a word seen in text may be an inflection of."""
+    script = _script(token)
+    if not script:
+        return ()
+    base, ending = split_ending(token)
+    return tuple(f"{base}/{c}" for c in _TEXT_CLASSES[script].get(ending, ()))
+
+
+def name_stem_key(key: str) -> str | None:
+    """Stem-index key of a name, or None when no word of it inflects."""
+    if key.isascii():
+        return None
+    parts = []
+    inflects = False
+    for token in key.split(" "):
+        form = name_stem_token(token)
+        if form is None:
+            parts.append(f"{token}/{_EXACT}")
+        else:
+            parts.append(form)
+            inflects = True
+    return " ".join(parts) if inflects else None
+
+
+def text_stem_keys(tokens: list[str]) -> list[str]:
+    """Stem-index keys an inflected name in text may match (a few at most)."""
+    keys = [""]
+    for token in tokens:
+        options = (*text_stem_options(token), f"{token}/{_EXACT}")
+        keys = [f"{k} {o}" if k else o for k in keys for o in options][:_MAX_INFLECTED_KEYS]
+    return keys
 
 
 def stem_key(key: str) -> str:
-    """stem() applied to every token of a lookup key."""
+    """stem() applied to every token of a lookup key (for display and tests)."""
     if key.isascii():
         return key
     return " ".join(stem(token) for token in key.split(" "))
+
+
+# Sound skeletons: Greek news spells foreign names by ear ("Καντούνα", "Μισράτα"); the Greek
+# spelling and the Latin one reduce to the same skeleton ("kaduna", "misrata").
+_GREEK_DIGRAPHS = (
+    ("ου", "u"), ("αι", "e"), ("ει", "i"), ("οι", "i"), ("υι", "i"), ("μπ", "b"), ("ντ", "d"),
+    ("γκ", "g"), ("γγ", "g"), ("τσ", "ts"), ("τζ", "j"), ("αυ", "av"), ("ευ", "ev"),
+    ("γι", "i"), ("γε", "ie"), ("γη", "i"), ("γυ", "i"),
+)
+_GREEK_LETTERS = str.maketrans({
+    "α": "a", "β": "v", "γ": "g", "δ": "d", "ε": "e", "ζ": "z", "η": "i", "θ": "t", "ι": "i",
+    "κ": "k", "λ": "l", "μ": "m", "ν": "n", "ξ": "ks", "ο": "o", "π": "p", "ρ": "r", "σ": "s",
+    "τ": "t", "υ": "i", "φ": "f", "χ": "h", "ψ": "ps", "ω": "o",
+})
+_LATIN_DIGRAPHS = (
+    ("sch", "s"), ("ch", "h"), ("kh", "h"), ("gh", "g"), ("ph", "f"), ("th", "t"), ("sh", "s"),
+    ("zh", "z"), ("qu", "k"), ("mb", "b"), ("mp", "b"), ("nd", "d"), ("nt", "d"), ("ng", "g"),
+    ("nk", "g"), ("ou", "u"), ("ae", "e"), ("ai", "e"), ("ei", "i"), ("ee", "i"), ("oo", "u"),
+)
+_SOUND_CLASSES = str.maketrans({
+    "c": "g", "k": "g", "q": "g", "p": "b", "t": "d", "z": "s", "f": "v", "w": "v", "y": "i",
+    "j": "i", "x": "gs", "h": None, "'": None, "-": None,
+})
+_DOUBLE = re.compile(r"(.)\1+")
+
+
+def sound_key(latin: str) -> str:
+    """A coarse sound skeleton of a normalized Latin-script name."""
+    if not latin.isascii():
+        return ""
+    for pair, single in _LATIN_DIGRAPHS:
+        latin = latin.replace(pair, single)
+    return _DOUBLE.sub(r"\1", latin.translate(_SOUND_CLASSES))
+
+
+def greek_sound_key(greek: str) -> str:
+    """sound_key() of a normalized Greek word or name, through a phonetic transliteration."""
+    for pair, single in _GREEK_DIGRAPHS:
+        greek = greek.replace(pair, single)
+    return sound_key(greek.translate(_GREEK_LETTERS))
 
 
 def _data_lines(name: str) -> Iterator[list[str]]:
@@ -256,11 +414,14 @@ class Gazetteer:
         names: dict[str, Any],
         stems: dict[str, Any],
         ambiguous: frozenset[str],
+        sounds: dict[str, Any] | None = None,
     ) -> None:
         self.places = places
         self._names = names
         self._stems = stems
         self._ambiguous = ambiguous
+        self._sounds: dict[str, Any] = sounds or {}
+        self.first_sounds = frozenset(key.split(" ", 1)[0] for key in self._sounds)
         self._country_index = {
             places.country_codes[i]: i for i in range(len(places)) if places.kinds[i] == "country"
         }
@@ -290,7 +451,28 @@ class Gazetteer:
 
     def lookup_stemmed(self, norm_key: str) -> list[Place]:
         """Candidates for an inflected name ("москве", "ρωσιασ", "україні")."""
-        return [self.places[i] for i in self.stem_ids(stem_key(norm_key))]
+        return [self.places[i] for i in self.inflected_ids(norm_key.split(" "))]
+
+    def inflected_ids(self, tokens: list[str]) -> tuple[int, ...]:
+        """Indices of places whose name inflects to these normalized words."""
+        return self.inflected_ids_of_forms(
+            [(*text_stem_options(t), f"{t}/{_EXACT}") for t in tokens])
+
+    def inflected_ids_of_forms(self, forms: list[tuple[str, ...]]) -> tuple[int, ...]:
+        """inflected_ids() from each word's "stem/class" forms (see text_stem_options)."""
+        stems = self._stems
+        keys = [form for form in forms[0] if form in self.first_stems]
+        for options in forms[1:]:
+            keys = [f"{k} {o}" for k in keys for o in options][:_MAX_INFLECTED_KEYS]
+        found: list[int] = []
+        for key in keys:
+            hit = stems.get(key)
+            if hit is None:
+                continue
+            for index in (hit,) if isinstance(hit, int) else hit:
+                if index not in found:
+                    found.append(index)
+        return tuple(found)
 
     def ids(self, norm_key: str) -> tuple[int, ...]:
         """Indices into places for a normalized name."""
@@ -300,8 +482,15 @@ class Gazetteer:
         return (found,) if isinstance(found, int) else found
 
     def stem_ids(self, stemmed_key: str) -> tuple[int, ...]:
-        """Indices into places for a stemmed key (see stem_key)."""
+        """Indices into places for a stem-index key (see name_stem_key)."""
         found = self._stems.get(stemmed_key)
+        if found is None:
+            return ()
+        return (found,) if isinstance(found, int) else found
+
+    def sound_ids(self, sound: str) -> tuple[int, ...]:
+        """Indices of countries, regions and towns of 15,000+ whose Latin name sounds so."""
+        found = self._sounds.get(sound)
         if found is None:
             return ()
         return (found,) if isinstance(found, int) else found
@@ -332,19 +521,39 @@ class _Builder:
         self.city_index: dict[int, int] = {}
         self.common_words = frozenset(row[1] for row in _data_lines("places_common_words.tsv"))
         self.ambiguous: set[str] = set()
+        self.sounds: dict[str, Any] = {}
+
+    def _sound(self, key: str, index: int) -> None:
+        parts = [sound_key(token) for token in key.split(" ")]
+        if all(len(part) >= MIN_SOUND_CHARS for part in parts):
+            _add(self.sounds, " ".join(parts), index)
 
     def _index(self, key: str, index: int) -> None:
         if not key or key.count(" ") >= MAX_NAME_TOKENS:
             return
         _add(self.names, key, index)
         if not key.isascii():
-            _add(self.stems, stem_key(key), index)
+            stemmed = name_stem_key(key)
+            if stemmed is not None:
+                _add(self.stems, stemmed, index)
+
+    def _unindex(self, key: str, index: int) -> None:
+        for table, table_key in ((self.names, key), (self.stems, name_stem_key(key) or "")):
+            found = table.get(table_key)
+            if found == index:
+                del table[table_key]
+            elif isinstance(found, list) and index in found:
+                found.remove(index)
+                if len(found) == 1:
+                    table[table_key] = found[0]
 
     def add_countries(self) -> None:
+        names: list[tuple[str, str]] = []
         for code, place in country_places().items():
             self.country_index[code] = self.places.append(place, "")
+            names.append((code, place.name))
         seen: set[tuple[str, str]] = set()
-        for code, name in _country_names():
+        for code, name in itertools.chain(names, _country_names()):
             index = self.country_index.get(code)
             if index is None:
                 continue
@@ -354,6 +563,8 @@ class _Builder:
                     continue
                 seen.add((code, key))
                 self._index(key, index)
+                if key.isascii() and name == variant:
+                    self._sound(key, index)
 
     def add_admin_regions(self) -> None:
         for code, geonames_id, lat, lon, population, names in _data_lines("places_admin1.tsv"):
@@ -370,7 +581,10 @@ class _Builder:
             index = self.places.append(place, code)
             self.admin_index[code] = index
             for name in all_names:
-                self._index(name_key(name), index)
+                key = name_key(name)
+                self._index(key, index)
+                if key.isascii():
+                    self._sound(key, index)
 
     def add_cities(self) -> None:
         cities = _parse_json(_geonames_file(CITY_FILE).read_bytes())
@@ -380,6 +594,8 @@ class _Builder:
         names = self.names
         stems = self.stems
         city_index = self.city_index
+        primaries: set[str] = set()
+        latin_alternates: set[str] = set()
         for city in cities.values():
             population = int(city["population"] or 0)
             country_code = city["countrycode"]
@@ -388,6 +604,10 @@ class _Builder:
                               float(city["longitude"]), "city", population,
                               f"{country_code}.{city['admin1code']}")
             city_index[geonames_id] = index
+            primary = name_key(city["name"])
+            primaries.add(primary)
+            if population >= MIN_POPULATION_SOUNDS and primary.isascii():
+                self._sound(primary, index)
             raw = {city["name"]}
             arabic = population >= MIN_POPULATION_ARABIC_NAMES
             latin = population >= MIN_POPULATION_LATIN_ALTERNATES
@@ -404,10 +624,13 @@ class _Builder:
                 raw.add(alternate)
             keys = {name_key(name) for name in raw}
             for key in keys:
-                if not key or key.count(" ") >= MAX_NAME_TOKENS:
+                if len(key) < MIN_NAME_CHARS or key.count(" ") >= MAX_NAME_TOKENS:
                     continue
                 if key in common:
                     ambiguous.add(key)
+                elif (key != primary and population < MIN_POPULATION_PLAIN_ALTERNATE
+                      and key.isascii() and " " not in key):
+                    latin_alternates.add(key)
                 found = names.get(key)
                 if found is None:
                     names[key] = index
@@ -416,12 +639,21 @@ class _Builder:
                 else:
                     found.append(index)
                 if not key.isascii():
-                    _add(stems, stem_key(key), index)
+                    stemmed = name_stem_key(key)
+                    if stemmed is not None:
+                        _add(stems, stemmed, index)
+        self._after_cities(primaries, latin_alternates)
+
+    def _after_cities(self, primaries: set[str], latin_alternates: set[str]) -> None:
+        """One-word Latin alternate names of smaller towns ("Pedro", "Rashid") are ambiguous
+        unless they are some town's main name."""
+        self.ambiguous.update(latin_alternates - primaries)
 
     def add_aliases(self) -> None:
         """Curated names: short forms, acronyms, inflected forms the stemmer misses."""
         for target, alias in _data_lines("places_aliases.tsv"):
-            kind, _, ident = target.partition(":")
+            remove = target.startswith("-")
+            kind, _, ident = target.lstrip("-").partition(":")
             if kind == "country":
                 index = self.country_index.get(ident)
             elif kind == "admin":
@@ -430,14 +662,21 @@ class _Builder:
                 index = self.city_index.get(int(ident))
             if index is None:
                 raise ValueError(f"places_aliases.tsv: unknown place {target}")
-            self._index(name_key(alias), index)
+            if remove:
+                self._unindex(name_key(alias), index)
+            else:
+                self._index(name_key(alias), index)
 
     def build(self) -> Gazetteer:
         for table in (self.names, self.stems):
             for key, value in table.items():
                 if isinstance(value, list):
                     table[key] = tuple(value)
-        return Gazetteer(self.places, self.names, self.stems, frozenset(self.ambiguous))
+        for key, value in self.sounds.items():
+            if isinstance(value, list):
+                self.sounds[key] = tuple(value)
+        return Gazetteer(self.places, self.names, self.stems, frozenset(self.ambiguous),
+                         self.sounds)
 
 
 def _add(table: dict[str, Any], key: str, index: int) -> None:
@@ -480,8 +719,14 @@ __all__ = [
     "country_places",
     "distance_km",
     "fold",
+    "greek_sound_key",
     "name_key",
+    "name_stem_key",
     "read_rows",
+    "sound_key",
+    "split_ending",
     "stem",
     "stem_key",
+    "text_stem_keys",
+    "text_stem_options",
 ]

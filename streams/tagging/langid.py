@@ -16,7 +16,8 @@ _LATIN = re.compile(r"[A-Za-z\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u024F]+")
 _GREEK = re.compile(r"[\u0370-\u03FF\u1F00-\u1FFF]+")
 _CYRILLIC = re.compile(r"[\u0400-\u052F]+")
 _ARABIC = re.compile(r"[\u0600-\u06FF\u0750-\u077F\uFB50-\uFDFF\uFE70-\uFEFF]+")
-_SCRIPT_PATTERNS = (("latin", _LATIN), ("greek", _GREEK), ("cyrillic", _CYRILLIC), ("arabic", _ARABIC))
+_SCRIPT_PATTERNS = (
+    ("latin", _LATIN), ("greek", _GREEK), ("cyrillic", _CYRILLIC), ("arabic", _ARABIC))
 # A letter of none of the scripts above (Hebrew, Han, Devanagari...).
 _FOREIGN_LETTER = re.compile(
     r"[^\W\d_A-Za-z\u00C0-\u024F\u0370-\u03FF\u1F00-\u1FFF\u0400-\u052F"
@@ -113,7 +114,8 @@ class LanguageSegmenter:
         sizes: dict[str, int] = {}
         for segment in segments:
             if segment.language != UNDETERMINED:
-                sizes[segment.language] = sizes.get(segment.language, 0) + segment.end - segment.start
+                size = segment.end - segment.start
+                sizes[segment.language] = sizes.get(segment.language, 0) + size
         if not sizes:
             return UNDETERMINED
         return max(sizes.items(), key=lambda item: item[1])[0]

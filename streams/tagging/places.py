@@ -37,10 +37,11 @@ from streams.tagging.gazetteer import (
     Gazetteer,
     country_places,
     fold,
+    greek_sound_key,
     name_key,
     read_rows,
     stem,
-    stem_key,
+    text_stem_options,
 )
 from streams.tagging.model import LocationMention, Place, Segment
 from streams.tagging.text import normalize
@@ -65,11 +66,15 @@ HASHTAG_PART_POPULATION = 100_000
 # A town this large and this much larger than its namesakes anchors the story by itself.
 ANCHOR_POPULATION = 1_000_000
 ANCHOR_RATIO = 30
+# A town this large quoted as a speaker ("Washington said") is metonymy, not a person.
+SPEAKER_TOWN_POPULATION = 500_000
+# A town found only by the sound of its Greek spelling needs this population, or context.
+SOUND_ALONE_POPULATION = 200_000
 # Mentions starting before this offset are in the headline or lead.
 LEAD_CHARS = 300
 MAX_NAME_TOKENS = 6
 _WORD_CACHE_SIZE = 200_000
-_NOTHING, _DEMONYM, _NAME = 0, 1, 2
+_NOTHING, _DEMONYM, _NAME, _DEMONYM_OR_NAME, _SOUNDS_LIKE = 0, 1, 2, 3, 4
 # Stand-in population score of a region competing with towns of the same name.
 _ADMIN_BASE = math.log10(200_000)
 _COUNTRY_BASE = 6.5
@@ -91,6 +96,7 @@ class _Match:
     anchor_weight: float = 0.0
     wants_region: bool = False  # "state of Georgia", "штат Джорджия"
     first_start: int = -1  # offset of the token the name was found at
+    by_sound: bool = False  # found through a Greek spelling's sound ("Καντούνα")
 
 
 @dataclass(slots=True)
@@ -103,6 +109,9 @@ class _Lists:
     org_next: frozenset[str]
     org_prev: frozenset[str]
     region_cues: frozenset[str]
+    place_next: frozenset[str]
+    speech: frozenset[str]
+    region_words: frozenset[str]
     demonyms: dict[str, str]
 
     @classmethod
@@ -123,6 +132,9 @@ class _Lists:
             org_next=frozenset(kinds.get("org_next", ())),
             org_prev=frozenset(kinds.get("org_prev", ())),
             region_cues=frozenset(kinds.get("region_cue", ())),
+            place_next=frozenset(kinds.get("place_next", ())),
+            speech=frozenset(kinds.get("speech", ())),
+            region_words=frozenset(kinds.get("region_word", ())),
             demonyms=demonyms,
         )
 
@@ -138,7 +150,14 @@ class PlaceTagger:
         self._populations = table.populations
         self._countries = table.country_codes
         self._admins = table.admin_codes
-        self._word_forms: dict[str, tuple[str, str]] = {}  # word -> (normalized, stem)
+        # a run may end on a lower-case region word: "Belgorod region", "Донецкой области"
+        region_words = "|".join(sorted(map(re.escape, self._lists.region_words), key=len,
+                                       reverse=True))
+        self._run = re.compile(_RUN_PATTERN + r"(?: (?:" + region_words + r")(?!\w))?")
+        speech = "|".join(sorted(map(re.escape, self._lists.speech)))
+        # "Henderson said", "Песков заявил": the capitalized word is a person in this story.
+        self._speaker = re.compile(r"(?<!\w)(" + _UPPER + r"\w+) (?:" + speech + r")(?!\w)")
+        self._word_forms: dict[str, tuple[str, str, tuple[str, ...]]] = {}
         self._word_roles: dict[str, int] = {}
 
     def word_role(self, word: str) -> int:
@@ -147,29 +166,38 @@ class PlaceTagger:
         if role is None:
             if len(self._word_roles) >= _WORD_CACHE_SIZE:
                 self._word_roles.clear()
-            normalized, stemmed = self.word_form(word)
+            normalized, stemmed, inflections = self.word_form(word)
             lists, gazetteer = self._lists, self._gazetteer
             if normalized in lists.never:
                 role = _NOTHING
             elif normalized in lists.demonyms or stemmed in lists.demonyms:
-                role = _DEMONYM
-            elif (normalized in gazetteer.first_words or stemmed in gazetteer.first_stems
+                # "British Columbia", "Czech Republic": a demonym may start a longer name
+                role = _DEMONYM_OR_NAME if normalized in gazetteer.first_words else _DEMONYM
+            elif (normalized in gazetteer.first_words
+                  or any(form in gazetteer.first_stems for form in inflections)
                   or (normalized.endswith(_POSSESSIVE)
                       and normalized[:-2] in gazetteer.first_words)):
                 role = _NAME
+            elif _is_greek(normalized) and len(normalized) >= 4 and any(
+                    greek_sound_key(form) in gazetteer.first_sounds
+                    for form in _greek_bare_forms(normalized)):
+                role = _SOUNDS_LIKE
             else:
                 role = _NOTHING
             self._word_roles[word] = role
         return role
 
-    def word_form(self, word: str) -> tuple[str, str]:
-        """Normalized form and stem of a word, memoized (news repeats its vocabulary)."""
+    def word_form(self, word: str) -> tuple[str, str, tuple[str, ...]]:
+        """Normalized form, stem and inflection keys of a word, memoized."""
         forms = self._word_forms.get(word)
         if forms is None:
             if len(self._word_forms) >= _WORD_CACHE_SIZE:
                 self._word_forms.clear()
             normalized = fold(word)
-            forms = (normalized, stem(normalized))
+            options = text_stem_options(normalized)
+            if options:
+                options = (*options, f"{normalized}/=")
+            forms = (normalized, stem(normalized), options)
             self._word_forms[word] = forms
         return forms
 
@@ -202,11 +230,16 @@ class PlaceTagger:
     ) -> None:
         kinds, populations, countries, admins = (
             self._kinds, self._populations, self._countries, self._admins)
+        qualified: dict[tuple[int, ...], tuple[int, ...]] = {}
         for match in matches:
             if match.qualifier_ids:
                 within = _within(match.ids, match.qualifier_ids, kinds, countries, admins)
                 if within:
+                    qualified.setdefault(match.ids, within)
                     match.ids = within
+        for match in matches:  # "Paris, Texas ... Paris": one sense per story
+            if not match.qualifier_ids and match.ids in qualified:
+                match.ids = qualified[match.ids]
         # Context: unambiguous mentions count 1 for their country and region, the most
         # populous reading of an ambiguous one counts half.
         country_weight: dict[str, float] = {}
@@ -242,6 +275,14 @@ class PlaceTagger:
                     match, country_weight, admin_weight, language_countries,
                     kinds, populations, countries, admins)
             match.chosen = found
+        for match in matches:
+            # A sound-alike small town abroad is more likely a name the gazetteer lacks.
+            pick = match.chosen
+            if match.by_sound and kinds[pick] == "city" and (
+                    populations[pick] < SOUND_ALONE_POPULATION):
+                own = match.anchor_weight if countries[pick] in match.anchor_countries else 0.0
+                if country_weight.get(countries[pick], 0.0) - own < 1:
+                    match.chosen = -1
 
     def _anchor(self, ids: tuple[int, ...]) -> int:
         """The place a mention surely names, or -1 when it is ambiguous."""
@@ -250,7 +291,8 @@ class PlaceTagger:
             return ids[0]
         country_ids = [i for i in ids if kinds[i] == "country"]
         if len(country_ids) == 1:
-            return country_ids[0]
+            # "Georgia" is sure only when no region shares the name
+            return -1 if any(kinds[i] == "admin" for i in ids) else country_ids[0]
         top = max(ids, key=populations.__getitem__)
         if kinds[top] == "city" and populations[top] >= ANCHOR_POPULATION:
             runner_up = max(
@@ -265,10 +307,10 @@ class PlaceTagger:
         country_weight: dict[str, float],
         admin_weight: dict[str, float],
         language_countries: frozenset[str],
-        kinds: list[str],
-        populations: list[int],
-        countries: list[str],
-        admins: list[str],
+        kinds: Sequence[str],
+        populations: Sequence[int],
+        countries: Sequence[str],
+        admins: Sequence[str],
     ) -> int:
         def context(code: str) -> float:
             own = match.anchor_weight if code in match.anchor_countries else 0.0
@@ -286,7 +328,7 @@ class PlaceTagger:
             weight = context(countries[i])
             base += 1.5 if weight >= 2 else 0.5 if weight >= 1 else 0.0
             if region_context(i) > 0:
-                base += 1.5
+                base += 1.0
             if countries[i] in language_countries:
                 base += 0.3
             return base
@@ -306,7 +348,7 @@ class PlaceTagger:
             regions = [i for i in ids if kinds[i] == "admin"]
             if regions and context(countries[best_country]) < 1:
                 best_region = max(regions, key=score)
-                if context(countries[best_region]) >= 2 or region_context(best_region) >= 1:
+                if context(countries[best_region]) >= 2 or region_context(best_region) > 0:
                     return best_region
             return best_country
         return max(ids, key=score)
@@ -316,7 +358,8 @@ def _upper_class() -> str:
     """A regex character class of the upper-case letters of the scripts read here."""
     letters = "".join(chr(c) for c in range(0x0250) if chr(c).isupper())
     letters += "".join(chr(c) for c in range(0x0370, 0x0530) if chr(c).isupper())
-    letters += "".join(chr(c) for c in range(0x1F00, 0x2000) if chr(c).isupper() or chr(c).istitle())
+    letters += "".join(
+        chr(c) for c in range(0x1F00, 0x2000) if chr(c).isupper() or chr(c).istitle())
     return "[" + re.escape(letters) + "]"
 
 
@@ -324,11 +367,12 @@ _UPPER = _upper_class()
 _WORD_TAIL = r"\w*(?:['’\-]\w+)*"
 # A run of capitalized words that may form one name, with inner connectors and gaps allowed
 # in names ("Bosnia and Herzegovina", "St. Petersburg", "Νέα Υόρκη", "Washington, D.C." aside).
-_RUN = re.compile(
+_RUN_PATTERN = (
     _UPPER + _WORD_TAIL
     + r"(?:(?:[ .\u00a0\-‐]|\. | - )(?:(?:" + "|".join(sorted(_CONNECTORS)) + r") )?"
     + _UPPER + _WORD_TAIL + r")*"
 )
+_RUN = re.compile(_RUN_PATTERN)
 _HASHTAG = re.compile(r"#(\w+)")
 _ARABIC_WORD = re.compile(r"[\u0621-\u064A\u0671-\u06D3]{4,}")
 
@@ -347,12 +391,14 @@ class _Scan:
         self.title_lines: dict[int, bool] = {}
         self.demonym_countries: dict[str, float] = {}
         self.last_place_end = -1
+        self.speakers = {m.group(1) for m in tagger._speaker.finditer(text)}
         # tokens of the current run: offsets, words, normalized words
         self.starts: list[int] = []
         self.ends: list[int] = []
         self.words: list[str] = []
         self.norms: list[str] = []
         self.stems: list[str] = []
+        self.inflections: list[tuple[str, ...]] = []
 
     def run(self) -> list[_Match]:
         text = self.text
@@ -361,9 +407,9 @@ class _Scan:
         if "#" in text:
             hashtags = {m.start() + 1 for m in _HASHTAG.finditer(text)}
         word_role = self.tagger.word_role
-        for run in _RUN.finditer(text):
+        for run in self.tagger._run.finditer(text):
             roles = [word_role(w) for w in _TOKEN.findall(run.group())]
-            if _NAME not in roles:
+            if max(roles) < _NAME:
                 if _DEMONYM in roles:
                     self._note_demonyms(run.group())
                 if run.start() not in hashtags:
@@ -391,7 +437,7 @@ class _Scan:
         """Country context from demonyms ("Kazakh President", "Russian news agency")."""
         demonyms = self.lists.demonyms
         for word in _TOKEN.findall(run):
-            normalized, stemmed = self.tagger.word_form(word)
+            normalized, stemmed, _ = self.tagger.word_form(word)
             country = demonyms.get(normalized) or demonyms.get(stemmed)
             if country is not None:
                 weight = self.demonym_countries.get(country, 0.0)
@@ -408,6 +454,7 @@ class _Scan:
         forms = [self.tagger.word_form(w) for w in self.words]
         self.norms = [f[0] for f in forms]
         self.stems = [f[1] for f in forms]
+        self.inflections = [f[2] for f in forms]
 
     def _scan_run(
         self, matches: list[_Match], hashtags: set[int], arabic: bool = False,
@@ -416,7 +463,7 @@ class _Scan:
         i, count = 0, len(self.words)
         while i < count:
             hashtag = self.starts[i] in hashtags
-            if not hashtag and roles is not None and roles[i] != _NAME:
+            if not hashtag and roles is not None and roles[i] < _NAME:
                 if roles[i] == _DEMONYM:
                     self._note_demonyms(self.words[i])
                 i += 1
@@ -440,19 +487,14 @@ class _Scan:
         if key0 in lists.never:
             return None
         demonym = lists.demonyms.get(key0) or lists.demonyms.get(stem0)
-        if demonym is not None:
-            weight = self.demonym_countries.get(demonym, 0.0)
-            self.demonym_countries[demonym] = min(1.0, weight + 0.5)
+        role = self.tagger.word_role(self.words[i])
+        if not hashtag and not arabic and role not in (_NAME, _DEMONYM_OR_NAME, _SOUNDS_LIKE):
             return None
-        if key0 not in gazetteer.first_words and stem0 not in gazetteer.first_stems:
-            if key0.endswith(_POSSESSIVE) and key0[:-2] in gazetteer.first_words:
-                pass
-            elif hashtag:
-                return self._hashtag_parts(i)
-            elif not arabic:
-                return None
+        if role == _SOUNDS_LIKE:
+            return self._sounds_like(i)
         last = min(len(norms) - 1, i + MAX_NAME_TOKENS - 1)
-        while last > i and not self.words[last][0].isupper():
+        while last > i and not self.words[last][0].isupper() and (
+                norms[last] not in self.lists.region_words):
             last -= 1  # a name does not end on a connector
         ids: tuple[int, ...] = ()
         key = ""
@@ -461,6 +503,8 @@ class _Scan:
         stemmed = False
         # Longest name first: exact keys (also without a possessive "'s"), then stems.
         for j in range(last, i - 1, -1):
+            if demonym is not None and j == i:
+                break  # a demonym alone is never a place
             key = key0 if j == i else " ".join(norms[i:j + 1])
             ids = gazetteer.ids(key)
             end = self.ends[j]
@@ -470,11 +514,18 @@ class _Scan:
                 end -= 2
             if ids:
                 break
-        if not ids and not key0.isascii() and stem0 in gazetteer.first_stems:
+        if not ids and demonym is not None:
+            weight = self.demonym_countries.get(demonym, 0.0)
+            self.demonym_countries[demonym] = min(1.0, weight + 0.5)
+            return None
+        if not ids and self.inflections[i] and demonym is None:
             for j in range(last, i - 1, -1):
-                key = stem0 if j == i else " ".join(self.stems[i:j + 1])
-                ids = gazetteer.stem_ids(key)
+                forms = self.inflections[i:j + 1]
+                if not all(forms):
+                    continue
+                ids = gazetteer.inflected_ids_of_forms(forms)
                 if ids:
+                    key = " ".join(norms[i:j + 1])
                     stemmed = True
                     end = self.ends[j]
                     break
@@ -491,6 +542,25 @@ class _Scan:
         if not self._accept(match, key, stemmed, hashtag, arabic):
             return None
         return [match]
+
+    def _sounds_like(self, i: int) -> list[_Match] | None:
+        """A Greek spelling of a foreign name ("Καντούνα" = Kaduna), one or two words."""
+        gazetteer, norms = self.gazetteer, self.norms
+        if self._sentence_start(self.starts[i]) or self._title_line(self.starts[i]):
+            return None
+        if norms[i] in self.lists.person_next or norms[i] in self.lists.never:
+            return None
+        for j in (i + 1, i):
+            if j >= len(norms) or not self.words[j][0].isupper():
+                continue
+            for last in _greek_bare_forms(norms[j]):
+                words = [*norms[i:j], last]
+                ids = gazetteer.sound_ids(" ".join(greek_sound_key(w) for w in words))
+                if ids:
+                    match = _Match(self.starts[i], self.ends[j], ids, i, j, evidence=True,
+                                   first_start=self.starts[i], by_sound=True)
+                    return [match]
+        return None
 
     def _hashtag_parts(self, i: int) -> list[_Match] | None:
         """Places named inside a CamelCase hashtag (#KazakhstanProtests)."""
@@ -533,23 +603,30 @@ class _Scan:
             following = ""
         strong_kind = False
         regions = False
+        nations = False
         for k in match.ids:
             if kinds[k] != "city":
                 strong_kind = True
                 regions = regions or kinds[k] == "admin"
-        if not strong_kind and i == j and following and key in lists.person_next:
-            return False  # "Vladimir Putin", "Victoria Nuland"
+                nations = nations or kinds[k] == "country"
+        if not strong_kind and i == j and following and self._person_or_org(i, following):
+            return False  # "Vladimir Putin", "Antony Blinken", "Hamm Capital"
+        if i == j and self.speakers and self._speaker_name(match, strong_kind, following):
+            return False  # "Jordan Henderson ... Henderson said"
+        if not nations and i == j and following and self.norms[i] in lists.person_next:
+            return False  # "Victoria Nuland" (also a region), "Georgia May"
         if regions and before:
             previous = before[-1]
             if previous in lists.region_cues or (
                 previous in _CONNECTORS and len(before) > 1 and before[-2] in lists.region_cues
             ):
                 match.wants_region = True
-        if not strong_kind:
+        if not nations:
             self._find_qualifier(match)
         largest = max(populations[k] for k in match.ids)
-        if stemmed and not strong_kind and largest < STRONG_POPULATION:
-            return False  # a stem is too loose a match for a small town
+        if stemmed and not strong_kind and (
+                largest < STRONG_POPULATION or self._sentence_start(match.start)):
+            return False  # a stem is too loose a match for a small town or a first word
         if self._proposed(match):
             match.evidence = True
             return True
@@ -570,6 +647,32 @@ class _Scan:
         first = self.words[i][0]
         return "\u0370" <= first <= "\u052f"  # a capital mid-sentence in Greek or Cyrillic
 
+    def _person_or_org(self, i: int, following: str) -> bool:
+        """A town name followed by another capitalized word that is neither a place nor a
+        word that places take ("Kherson Governor"): most likely a first name or a company."""
+        lists, tagger = self.lists, self.tagger
+        if self.norms[i] in lists.person_next:
+            return True
+        if not self.words[i].isascii() or following in lists.place_next:
+            return False
+        if max(tagger._populations[k] for k in self.gazetteer.ids(self.norms[i]) or (0,)) >= (
+                ANCHOR_POPULATION):
+            return False
+        role = tagger.word_role(self.text[self.ends[i] + 1:].split(" ", 1)[0].strip(".,;:"))
+        return role == _NOTHING
+
+    def _speaker_name(self, match: _Match, strong_kind: bool, following: str) -> bool:
+        """The name or the first name of someone quoted in the story ("Henderson said")."""
+        word = self.words[match.first_token]
+        populations = self.tagger._populations
+        if not strong_kind and word in self.speakers and max(
+                populations[k] for k in match.ids) < SPEAKER_TOWN_POPULATION:
+            return True
+        if following:
+            after = self.text[match.end + 1:].split(" ", 1)[0].strip(".,;:'’s")
+            return after in self.speakers
+        return False
+
     def _continues_list(self, start: int) -> bool:
         """True when the name follows an accepted place in a list ("Kyiv, Lviv and Odesa")."""
         last_end = self.last_place_end
@@ -580,15 +683,19 @@ class _Scan:
     def _find_qualifier(self, match: _Match) -> None:
         """A region or country right after the name: "Paris, Texas", "Mobile (Alabama)"."""
         text, position = self.text, match.end
-        if text[position:position + 2] not in (", ", " ("):
+        if text[position:position + 2] in (", ", " ("):
+            position += 2
+        elif text[position:position + 5] in (" του ", " της "):
+            position += 5  # "Τρίπολη του Λιβάνου"
+        else:
             return
-        following = _RUN.match(text, position + 2)
+        following = _RUN.match(text, position)
         if following is None:
             return
         names = [self.tagger.word_form(w)[0] for w in _TOKEN.findall(following.group())]
         for size in range(min(len(names), 3), 0, -1):
             key = " ".join(names[:size])
-            ids = self.gazetteer.ids(key) or self.gazetteer.stem_ids(stem_key(key))
+            ids = self.gazetteer.ids(key) or self.gazetteer.inflected_ids(names[:size])
             wide = tuple(k for k in ids if self.tagger._kinds[k] != "city")
             if wide:
                 match.qualifier_ids = wide
@@ -610,7 +717,7 @@ class _Scan:
             if not key or key in self.lists.never:
                 continue
             ids = self.gazetteer.ids(key) or (
-                self.gazetteer.stem_ids(stem_key(key)) if not key.isascii() else ())
+                self.gazetteer.inflected_ids(key.split(" ")) if not key.isascii() else ())
             if ids:
                 matches.append(_Match(start, end, ids, 0, 0, evidence=True, first_start=start))
 
@@ -660,14 +767,27 @@ class _Scan:
         line = text[line_start: len(text) if line_end < 0 else line_end]
         long_words = [w for w in _TOKEN.findall(line) if len(w) >= 4]
         capitalized = sum(1 for w in long_words if w[0].isupper())
-        title = len(long_words) >= 3 and capitalized >= 0.6 * len(long_words)
+        title = len(long_words) >= 5 and capitalized >= 0.7 * len(long_words)
         self.title_lines[line_start] = title
         return title
 
 
+def _is_greek(word: str) -> bool:
+    return "\u0370" <= word[:1] <= "\u03ff"
+
+
+def _greek_bare_forms(word: str) -> tuple[str, ...]:
+    """A Greek word and its form without a genitive ending ("Άγκυρας" -> "Άγκυρα")."""
+    if word.endswith(("ασ", "ησ", "οσ")):
+        return (word, word[:-1])
+    if word.endswith("ου") and len(word) > 5:
+        return (word, word[:-2], word[:-2] + "ο")
+    return (word,)
+
+
 def _within(
-    ids: Iterable[int], qualifier_ids: tuple[int, ...], kinds: list[str], countries: list[str],
-    admins: list[str],
+    ids: Iterable[int], qualifier_ids: tuple[int, ...], kinds: Sequence[str],
+    countries: Sequence[str], admins: Sequence[str],
 ) -> tuple[int, ...]:
     """Candidates inside one of the qualifier's regions or countries."""
     regions = {admins[q] for q in qualifier_ids if kinds[q] == "admin"}

@@ -25,6 +25,16 @@ Roles besides the violence categories:
   reported as violence mentions;
 * ``strip_prefix`` clitics tried off a word when it matches nothing whole (Arabic و، ال).
 
+Context-dependent rows (category column starting with ``@``) cover words whose category only
+the rest of the story tells:
+
+* ``@attack``: generic attack words ("attack", "attacked", "επίθεση", "нападение") take the
+  category the story's other mentions have most often among terrorism, explosion,
+  armed_clash, shooting, kidnapping and storming (first of that list on a tie), else assault;
+* ``@<category>``: words that are violence only where the story already has that category
+  ("strike", "were hit", "έπληξε", "удар" count as explosion next to shelling or blasts; a
+  labour strike or a football "удар" is dropped).
+
 Matching: phrases may not cross punctuation (``. , ; : ! ? ( )`` or a line break).
 Overlapping violence matches keep the leftmost-longest one; a row with several
 categories ("shot dead" -> shooting,killing) reports one mention per category.
@@ -42,10 +52,12 @@ pass and one dictionary hit per word.
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import accumulate, compress
+from operator import attrgetter
 from pathlib import Path
 
 from streams.tagging.model import Segment, ViolenceMention
@@ -64,11 +76,23 @@ STRIP_PREFIX = "strip_prefix"
 DEAD = "dead"
 INJURED = "injured"
 CASUALTY_ROLES = frozenset({DEAD, INJURED})
+# Context-dependent rows: "@attack" takes the story's dominant category of ATTACK_FAMILY
+# (else ATTACK_FALLBACK); "@<category>" is kept only when the story has another mention of it.
+CONTEXT_MARK = "@"
+ATTACK = "@attack"
+ATTACK_FAMILY = ("terrorism", "explosion", "armed_clash", "shooting", "kidnapping", "storming")
+ATTACK_FALLBACK = "assault"
 _CUE_ROLES = frozenset({NEGATION, NEGATION_AFTER, SCOPE_BREAK, STRIP_PREFIX})
 
 # Number-word kinds of data/numbers_<lang>.tsv (see severity.py for their meaning).
 NUMBER_KINDS = frozenset({"add", "mul", "approx", "scale"})
 NUMBER_FILE_KINDS = NUMBER_KINDS | {"unit", "filler"}
+
+# Texts whose scan and matches are kept (a story's body and headline, with room to spare).
+RECENT_TEXTS = 4
+
+# Distinct (language, word) descriptions kept before the cache starts over.
+MAX_CACHED_WORDS = 400_000
 
 # Longest reach of a negation cue, in words; rows may ask for less.
 MAX_NEGATION_SCOPE = 6
@@ -78,6 +102,7 @@ MAX_NEGATION_SCOPE = 6
 _WORD = re.compile(r"\d{1,3}(?:[,.\u00a0\u202f]\d{3})+(?!\d)|\w+(?:['’]\w+)*")
 # Punctuation that ends a phrase, a negation scope or a casualty window.
 _BREAK = re.compile(r"[.!?;:…,()\[\]{}\n\r]")
+_WORD_SPLIT = re.compile(f"({_WORD.pattern})")
 _DIGITS = re.compile(r"\d+(?:[,.\u00a0\u202f]\d{3})*")
 _GAP = re.compile(r"\.\.(\d+)")
 
@@ -104,17 +129,19 @@ def script_of(word: str) -> str:
     return "other"
 
 
+_FIRST_ENTRIES = attrgetter("first")
+_NEGATION = attrgetter("negation")
+_SCOPE_BREAK = attrgetter("scope_break")
+_NUMBER = attrgetter("number")
+
+
 @lru_cache(maxsize=4)
 def _words_of(text: str) -> tuple[tuple[int, ...], tuple[int, ...], tuple[str, ...]]:
     """Starts, ends and raw text of every word (memoized: several taggers read one story)."""
-    starts: list[int] = []
-    ends: list[int] = []
-    raws: list[str] = []
-    for m in _WORD.finditer(text):
-        starts.append(m.start())
-        ends.append(m.end())
-        raws.append(m.group())
-    return tuple(starts), tuple(ends), tuple(raws)
+    # split() alternates gaps and words; offsets are running sums of their lengths (C speed).
+    parts = _WORD_SPLIT.split(text)
+    offsets = tuple(accumulate(map(len, parts), initial=0))
+    return offsets[1:-1:2], offsets[2::2], tuple(parts[1::2])
 
 
 def words_of(text: str) -> tuple[tuple[int, ...], tuple[int, ...], tuple[str, ...]]:
@@ -222,6 +249,10 @@ class _LanguageIndex:
     numbers: dict[str, NumberWord] = field(default_factory=dict)
     fillers: set[str] = field(default_factory=set)
     units: set[str] = field(default_factory=set)
+
+
+# A pattern match: (first word, last word, lexicon row).
+Match = tuple[int, int, "LexiconEntry"]
 
 
 class LexiconError(ValueError):
@@ -350,8 +381,11 @@ class ViolenceLexicon:
             self._by_script[script] = (*self._by_script.get(script, ()), language)
         self._all_languages = tuple(sorted(self._index))
         self._languages_cache: dict[tuple[str, str], tuple[str, ...]] = {}
-        self._word_cache: dict[tuple[str, str], WordInfo] = {}
-        self._last_scan: ScannedText | None = None
+        self._word_cache: dict[str, dict[str, WordInfo]] = {}  # segment language -> form -> info
+        self._cached_words = 0
+        # The taggers of one story (violence, casualties; body and headline) share these.
+        self._recent_scans: dict[tuple[str, tuple[Segment, ...]], ScannedText] = {}
+        self._recent_matches: dict[int, tuple[ScannedText, list[Match]]] = {}
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -390,14 +424,16 @@ class ViolenceLexicon:
                     continue
                 names = tuple(name.strip() for name in category_cell.split(","))
                 for name in names:
-                    if name not in categories and name not in allowed_roles:
+                    bare = name.removeprefix(CONTEXT_MARK)
+                    if bare not in categories and name not in allowed_roles and name != ATTACK:
                         raise LexiconError(f"{origin}: unknown category {name!r}")
                 if len(names) > 1 and any(name in allowed_roles for name in names):
                     raise LexiconError(f"{origin}: a role cannot be combined: {category_cell!r}")
                 try:
                     weight = float(number_cell) if number_cell not in ("", "-") else 1.0
                 except ValueError:
-                    raise LexiconError(f"{origin}: weight {number_cell!r} is not a number") from None
+                    message = f"{origin}: weight {number_cell!r} is not a number"
+                    raise LexiconError(message) from None
                 if not 0.0 <= weight <= 1.0:
                     raise LexiconError(f"{origin}: weight {weight} outside 0..1")
                 entries.append(LexiconEntry(language, compile_pattern(pattern, origin), names,
@@ -423,14 +459,32 @@ class ViolenceLexicon:
 
     def word_info(self, segment_language: str, raw: str) -> WordInfo:
         """What the lexicon knows about a word of a segment (cached per language and form)."""
-        key = (segment_language, raw)
-        info = self._word_cache.get(key)
-        if info is None:
-            if len(self._word_cache) > 400_000:
-                self._word_cache.clear()
-            info = self._describe(raw, self.languages_for(segment_language, script_of(raw)))
-            self._word_cache[key] = info
+        info = self._word_infos(segment_language, [raw])[0]
+        assert info is not None  # _word_infos fills every slot
         return info
+
+    def _word_infos(self, segment_language: str, raws: Sequence[str]) -> list[WordInfo | None]:
+        """word_info of many words of one segment language (one C-level pass when cached)."""
+        cache = self._word_cache.get(segment_language)
+        if cache is None:
+            cache = self._word_cache[segment_language] = {}
+        infos: list[WordInfo | None] = list(map(cache.get, raws))
+        if None in infos:
+            for k, info in enumerate(infos):
+                if info is None:
+                    raw = raws[k]
+                    info = cache.get(raw)
+                    if info is None:
+                        if self._cached_words > MAX_CACHED_WORDS:
+                            self._word_cache.clear()
+                            self._cached_words = 0
+                            cache = self._word_cache[segment_language] = {}
+                        info = self._describe(raw, self.languages_for(segment_language,
+                                                                      script_of(raw)))
+                        cache[raw] = info
+                        self._cached_words += 1
+                    infos[k] = info
+        return infos
 
     def _describe(self, raw: str, languages: tuple[str, ...]) -> WordInfo:
         norm = fold(raw)
@@ -478,54 +532,68 @@ class ViolenceLexicon:
     # ------------------------------------------------------------------ per text
 
     def scan(self, text: str, segments: Sequence[Segment]) -> ScannedText:
-        """Words of a text with what the lexicon knows about each (memoized for the last text)."""
-        key = tuple(segments)
-        last = self._last_scan
-        if last is not None and last.segments == key and (last.text is text or last.text == text):
-            return last
+        """Words of a text with what the lexicon knows about each (memoized for recent texts)."""
+        key = (text, tuple(segments))
+        recent = self._recent_scans.get(key)
+        if recent is not None:
+            return recent
         starts, ends, raws = words_of(text)
-        languages = _word_languages(starts, key)
-        word_info = self.word_info
-        infos = [word_info(language, raw) for language, raw in zip(languages, raws, strict=True)]
-        scanned = ScannedText(text, key, starts, ends, infos, BreakIndex(text, starts, ends))
-        self._last_scan = scanned
+        infos: list[WordInfo] = []
+        for language, low, high in _language_runs(starts, key[1]):
+            infos.extend(self._word_infos(language, raws[low:high]))  # type: ignore[arg-type]
+        scanned = ScannedText(text, key[1], starts, ends, infos)
+        if len(self._recent_scans) >= RECENT_TEXTS:
+            oldest = next(iter(self._recent_scans))
+            self._recent_matches.pop(id(self._recent_scans.pop(oldest)), None)
+        self._recent_scans[key] = scanned
         return scanned
 
     def matches(self, scanned: ScannedText) -> list[tuple[int, int, LexiconEntry]]:
-        """Every (first word, last word, row) whose pattern matches, in text order."""
+        """Every (first word, last word, row) whose pattern matches, in text order (memoized)."""
+        recent = self._recent_matches.get(id(scanned))
+        if recent is not None and recent[0] is scanned:
+            return recent[1]
         found: list[tuple[int, int, LexiconEntry]] = []
         infos = scanned.infos
-        for i, info in enumerate(infos):
-            for entry in info.first:
+        for i in scanned.hits:
+            for entry in infos[i].first:
                 if len(entry.elements) == 1:
                     found.append((i, i, entry))
                     continue
                 end = _extend(entry.elements, 1, i, scanned)
                 if end >= 0:
                     found.append((i, end, entry))
+        if any(kept is scanned for kept in self._recent_scans.values()):
+            self._recent_matches[id(scanned)] = (scanned, found)
         return found
 
     def negated(self, scanned: ScannedText, first: int, last: int) -> bool:
         """True when a negation cue reaches the words first..last (punctuation stops cues)."""
+        cues = scanned.cues
+        if not cues:
+            return False
         infos = scanned.infos
-        breaks = scanned.breaks
-        for j in range(first - 1, max(-1, first - 1 - MAX_NEGATION_SCOPE), -1):
-            if breaks.between(j, j + 1):
+        stops = scanned.scope_breaks
+        for j in cues[bisect_left(cues, first - MAX_NEGATION_SCOPE):]:
+            if j > last + MAX_NEGATION_SCOPE:
                 break
             info = infos[j]
-            if info.scope_break:
-                break
-            if info.negation is not None and info.negation[0] >= first - j:
-                return True
-        for j in range(last + 1, min(len(infos), last + 1 + MAX_NEGATION_SCOPE)):
-            if breaks.between(j - 1, j):
-                break
-            info = infos[j]
-            if info.scope_break:
-                break
-            if info.negation is not None and info.negation[1] >= j - last:
+            if first <= j <= last or info.scope_break or info.negation is None:
+                continue
+            if j < first:
+                if info.negation[0] >= first - j and not scanned.breaks.between(j, first) \
+                        and not _any_between(stops, j, first):
+                    return True
+            elif info.negation[1] >= j - last and not scanned.breaks.between(last, j) \
+                    and not _any_between(stops, last, j):
                 return True
         return False
+
+
+def _any_between(ordered: Sequence[int], low: int, high: int) -> bool:
+    """True when a number of the sorted sequence lies strictly between low and high."""
+    k = bisect_right(ordered, low)
+    return k < len(ordered) and ordered[k] < high
 
 
 def _majority_script(words: Iterable[str]) -> str:
@@ -537,20 +605,30 @@ def _majority_script(words: Iterable[str]) -> str:
     return max(counts, key=lambda s: counts[s]) if counts else "other"
 
 
+def _language_runs(
+    starts: Sequence[int], segments: Sequence[Segment]
+) -> list[tuple[str, int, int]]:
+    """(language, first word, end word) runs covering every word; 'und' outside all segments."""
+    runs: list[tuple[str, int, int]] = []
+    done = 0
+    for segment in sorted(segments, key=lambda s: s.start):
+        low = max(done, bisect_left(starts, segment.start, done))
+        high = max(low, bisect_left(starts, segment.end, low))
+        if low > done:
+            runs.append((UNKNOWN_LANGUAGE, done, low))
+        if high > low:
+            runs.append((segment.language, low, high))
+        done = high
+    if done < len(starts):
+        runs.append((UNKNOWN_LANGUAGE, done, len(starts)))
+    return runs
+
+
 def _word_languages(starts: Sequence[int], segments: Sequence[Segment]) -> list[str]:
     """Language of the segment holding each word start ('und' outside every segment)."""
-    if not segments:
-        return [UNKNOWN_LANGUAGE] * len(starts)
-    ordered = sorted(segments, key=lambda s: s.start)
     out: list[str] = []
-    k = 0
-    for start in starts:
-        while k < len(ordered) and ordered[k].end <= start:
-            k += 1
-        if k < len(ordered) and ordered[k].start <= start:
-            out.append(ordered[k].language)
-        else:
-            out.append(UNKNOWN_LANGUAGE)
+    for language, low, high in _language_runs(starts, segments):
+        out.extend([language] * (high - low))
     return out
 
 
@@ -571,16 +649,49 @@ def _extend(elements: Sequence[WordPattern], k: int, previous: int, scanned: Sca
     return -1
 
 
-@dataclass(frozen=True, slots=True)
 class ScannedText:
-    """A text's words, their offsets and lexicon facts."""
+    """A text's words, offsets and lexicon facts (indexes of special words built on demand)."""
 
-    text: str
-    segments: tuple[Segment, ...]
-    starts: Sequence[int]
-    ends: Sequence[int]
-    infos: Sequence[WordInfo]
-    breaks: BreakIndex
+    __slots__ = ("_cues", "_numbers", "_scope_breaks", "breaks", "ends", "hits", "infos",
+                 "segments", "starts", "text")
+
+    def __init__(self, text: str, segments: tuple[Segment, ...], starts: Sequence[int],
+                 ends: Sequence[int], infos: Sequence[WordInfo]) -> None:
+        self.text = text
+        self.segments = segments
+        self.starts = starts
+        self.ends = ends
+        self.infos = infos
+        self.breaks = BreakIndex(text, starts, ends)
+        # Words that may start a lexicon pattern.
+        self.hits: tuple[int, ...] = tuple(compress(range(len(infos)), map(_FIRST_ENTRIES, infos)))
+        self._cues: tuple[int, ...] | None = None
+        self._scope_breaks: tuple[int, ...] | None = None
+        self._numbers: tuple[int, ...] | None = None
+
+    def _where(self, facts: attrgetter[object]) -> tuple[int, ...]:
+        return tuple(compress(range(len(self.infos)), map(facts, self.infos)))
+
+    @property
+    def cues(self) -> tuple[int, ...]:
+        """Negation cues."""
+        if self._cues is None:
+            self._cues = self._where(_NEGATION)
+        return self._cues
+
+    @property
+    def scope_breaks(self) -> tuple[int, ...]:
+        """Words that end a negation cue's reach."""
+        if self._scope_breaks is None:
+            self._scope_breaks = self._where(_SCOPE_BREAK)
+        return self._scope_breaks
+
+    @property
+    def numbers(self) -> tuple[int, ...]:
+        """Number words and digits."""
+        if self._numbers is None:
+            self._numbers = self._where(_NUMBER)
+        return self._numbers
 
 
 @lru_cache(maxsize=1)
@@ -619,9 +730,47 @@ class ViolenceTagger:
             if lexicon.negated(scanned, first, last):
                 continue
             start, end = scanned.starts[first], scanned.ends[last]
+            start += _elision_length(scanned.infos[first], entry.elements[0])
             for category in entry.categories:
-                mentions.append(ViolenceMention(text[start:end], start, end, category, entry.weight))
+                mentions.append(
+                    ViolenceMention(text[start:end], start, end, category, entry.weight)
+                )
+        return resolve_context(mentions)
+
+
+def resolve_context(mentions: list[ViolenceMention]) -> list[ViolenceMention]:
+    """Give context-dependent mentions their category (see the module docstring)."""
+    if not any(m.category[0] == CONTEXT_MARK for m in mentions):
         return mentions
+    counts: dict[str, int] = {}
+    for mention in mentions:
+        if mention.category[0] != CONTEXT_MARK:
+            counts[mention.category] = counts.get(mention.category, 0) + 1
+    family = [category for category in ATTACK_FAMILY if counts.get(category)]
+    dominant = max(family, key=lambda c: counts[c]) if family else ATTACK_FALLBACK
+    resolved: list[ViolenceMention] = []
+    for mention in mentions:
+        category = mention.category
+        if category == ATTACK:
+            category = dominant
+        elif category[0] == CONTEXT_MARK:
+            category = category[1:]
+            if not counts.get(category):
+                continue
+        else:
+            resolved.append(mention)
+            continue
+        resolved.append(ViolenceMention(mention.text, mention.start, mention.end, category,
+                                        mention.weight))
+    return resolved
+
+
+def _elision_length(info: WordInfo, element: WordPattern) -> int:
+    """Characters of an elided article the match does not include ("l'" of "l'explosion")."""
+    norm = info.norm
+    if "'" not in norm or norm in element.exact or norm.startswith(element.prefixes or ("\0",)):
+        return 0
+    return norm.rfind("'") + 1
 
 
 def _vetoed(first: int, last: int, vetoes: Sequence[tuple[int, int]]) -> bool:

@@ -11,7 +11,6 @@ import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -99,7 +98,7 @@ def http_json(url: str, body: object | None = None, method: str = "GET") -> Any:
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method=method,
                                  headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback
+    with urllib.request.urlopen(req, timeout=10) as resp:
         raw = resp.read()
     return json.loads(raw) if raw.strip() else None
 
@@ -122,7 +121,7 @@ async def wait_until(what: str, check: Callable[[], bool], timeout: float) -> No
 
 def reload_prometheus(stack: Stack) -> None:
     req = urllib.request.Request(f"{stack.prometheus_url}/-/reload", method="POST")
-    with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - loopback
+    with urllib.request.urlopen(req, timeout=30) as resp:
         assert resp.status == 200
 
 

@@ -4,6 +4,7 @@ docker compose + Dockerfile, and the Kubernetes manifests, checked against the c
 from __future__ import annotations
 
 import inspect
+import json
 import re
 import shutil
 import subprocess
@@ -382,6 +383,18 @@ def test_compose_mounts_the_project_folders_and_they_exist(required: str) -> Non
     assert (REPO / required).exists(), f"{required} is mounted by docker-compose.yml but missing"
 
 
+def test_kibana_import_finds_saved_objects_in_the_mounted_folder() -> None:
+    setup = compose()["services"]["kibana-setup"]
+    folder = next(path for path, target in host_mounts(setup) if target == "/kibana")
+    exports = sorted(folder.glob("*.ndjson"))  # what docker/kibana-import.sh imports
+    assert exports, f"no Kibana saved objects (*.ndjson) in {folder}"
+    for export in exports:
+        for line in export.read_text().splitlines():
+            obj = json.loads(line)
+            if "exportedCount" not in obj:  # Kibana's closing summary line
+                assert {"id", "type", "attributes"} <= set(obj), f"{export}: {line[:80]}"
+
+
 def test_every_compose_host_path_and_build_context_exists() -> None:
     for name, service in compose()["services"].items():
         for path, _ in host_mounts(service):
@@ -394,7 +407,10 @@ def test_every_compose_host_path_and_build_context_exists() -> None:
 
 def test_compose_variables_are_documented_in_env_example() -> None:
     documented = set(env_example())
-    used = {m.group(1) for m in _VAR.finditer(COMPOSE.read_text().replace("$$", ""))}
+    text = "\n".join(ln for ln in COMPOSE.read_text().splitlines()
+                     if not ln.lstrip().startswith("#"))
+    used = {m.group(1) for m in _VAR.finditer(text.replace("$$", ""))}
+    assert used
     assert used <= documented, f"add to deploy/docker/env.example: {used - documented}"
 
 
@@ -496,7 +512,8 @@ def test_compose_scripts_are_valid_shell() -> None:
 
 def dockerfile_instructions() -> list[tuple[str, str]]:
     text = DOCKERFILE.read_text().replace("\\\n", " ")
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    lines = [ln.strip() for ln in text.splitlines()
+             if ln.strip() and not ln.strip().startswith("#")]
     return [(ln.split(None, 1)[0].upper(), ln.split(None, 1)[1]) for ln in lines]
 
 

@@ -1,0 +1,260 @@
+"""End-to-end pipeline benchmark on the real local stack, with a plain aiokafka baseline in the same run.
+
+Prints, for wirewatch and for a consume->produce passthrough written with aiokafka alone:
+  * sustained throughput (stories/s) for a burst of N stories published as fast as possible
+    (wirewatch: until every story is acknowledged by Elasticsearch; baseline: until all are
+    re-produced), and the ratio between the two;
+  * ingest->alert latency p50/p95/p99 at a fixed offered rate (default 100 stories/s)
+    (baseline: ingest->passthrough output latency at the same rate);
+  * the worker's peak RSS (VmHWM).
+Run with the stack up: `deploy/local/stack up && .venv/bin/python bench/pipeline_bench.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from elasticsearch import AsyncElasticsearch
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from streams.feeds import read_stories  # noqa: E402
+from streams.publish import publish_stories  # noqa: E402
+from streams.records import Alert, RawStory  # noqa: E402
+from streams.samples import sample_paths  # noqa: E402
+from streams.settings import Settings  # noqa: E402
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def corpus(tag: str, n: int) -> list[RawStory]:
+    """n distinct stories: the bundled samples, each copy with its own id and a varied line."""
+    base = [s for p in sample_paths() for s in read_stories(p)]
+    out = []
+    for i in range(n):
+        s = base[i % len(base)]
+        out.append(RawStory(id=f"{tag}-{i:06d}", body=f"{s.body}\n\n({i}) {uuid.uuid4().hex[:8]}",
+                            headline=s.headline, language=s.language, source=s.source,
+                            published_at=s.published_at, format=s.format))
+    return out
+
+
+async def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(n, partitions, 1) for n in names])
+    finally:
+        await admin.close()
+
+
+# ----------------------------------------------------------------------------- baseline
+
+
+async def passthrough(bootstrap: str, src: str, dst: str, stop: asyncio.Event) -> None:
+    consumer = AIOKafkaConsumer(src, bootstrap_servers=bootstrap, group_id=f"pt-{src}",
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await consumer.start()
+    await producer.start()
+    try:
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=100, max_records=500)
+            futures = [await producer.send(dst, r.value, key=r.key)
+                       for records in batch.values() for r in records]
+            if futures:
+                await asyncio.gather(*futures)
+                await consumer.commit()
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def drain(bootstrap: str, topic: str, n: int, timeout: float,
+                latency_of: object) -> tuple[list[float], float]:
+    """Consume n messages from topic; (latencies, time of the last one)."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    latencies: list[float] = []
+    last = time.time()
+    try:
+        deadline = time.monotonic() + timeout
+        while len(latencies) < n and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            now = time.time()
+            for records in batch.values():
+                for r in records:
+                    latencies.append(latency_of(r.value, now))  # type: ignore[operator]
+                    last = now
+    finally:
+        await consumer.stop()
+    return latencies, last
+
+
+def raw_latency(value: bytes, now: float) -> float:
+    return now - float(json.loads(value)["received_at"])
+
+
+async def baseline(settings: Settings, n: int, rate: float) -> dict[str, float]:
+    tag = uuid.uuid4().hex[:8]
+    src, dst = f"bench-{tag}-in", f"bench-{tag}-out"
+    await create_topics(settings.kafka_bootstrap, [src, dst], settings.topic_partitions)
+    stop = asyncio.Event()
+    task = asyncio.create_task(passthrough(settings.kafka_bootstrap, src, dst, stop))
+    await asyncio.sleep(3)  # group join
+    started = time.time()
+    await publish_stories(settings, corpus(tag, n), topic=src)
+    _, last = await drain(settings.kafka_bootstrap, dst, n, 120, raw_latency)
+    throughput = n / max(1e-6, last - started)
+    # latency at a fixed offered rate
+    src2, dst2 = f"bench-{tag}-in2", f"bench-{tag}-out2"
+    await create_topics(settings.kafka_bootstrap, [src2, dst2], settings.topic_partitions)
+    stop2 = asyncio.Event()
+    task2 = asyncio.create_task(passthrough(settings.kafka_bootstrap, src2, dst2, stop2))
+    await asyncio.sleep(3)
+    m = int(rate * 10)
+    pub = asyncio.create_task(publish_stories(settings, corpus(tag + "r", m), rate=rate, topic=src2))
+    lat, _ = await drain(settings.kafka_bootstrap, dst2, m, 60, raw_latency)
+    await pub
+    stop.set()
+    stop2.set()
+    await asyncio.gather(task, task2)
+    return {"throughput": throughput, "p50": percentile(lat, 50), "p95": percentile(lat, 95),
+            "p99": percentile(lat, 99), "n_latency": len(lat)}
+
+
+# ----------------------------------------------------------------------------- wirewatch
+
+
+def start_workers(env: dict[str, str], count: int, logdir: Path) -> list[subprocess.Popen[bytes]]:
+    procs = []
+    for i in range(count):
+        wenv = {**env, "WIREWATCH_WEB_PORT": str(17000 + i + int(env["BENCH_PORT_BASE"])),
+                "WIREWATCH_METRICS_PORT": str(17100 + i + int(env["BENCH_PORT_BASE"]))}
+        log = (logdir / f"worker-{i}.log").open("ab")
+        procs.append(subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=wenv,
+                                      cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                                      start_new_session=True))
+    deadline = time.monotonic() + 120
+    for i, _ in enumerate(procs):
+        while "Ready" not in (logdir / f"worker-{i}.log").read_text(errors="replace"):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"worker {i} not ready; see {logdir}")
+            time.sleep(0.5)
+    time.sleep(3)  # partitions assigned
+    return procs
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def es_count(es: AsyncElasticsearch, index: str) -> int:
+    try:
+        await es.indices.refresh(index=index)
+        return int((await es.count(index=index))["count"])
+    except Exception:
+        return 0
+
+
+def alert_latency(value: bytes, now: float) -> float:
+    alert = Alert.loads(value)
+    return now - alert.received_at
+
+
+async def wirewatch(settings: Settings, n: int, rate: float, workers: int) -> dict[str, float]:
+    tag = uuid.uuid4().hex[:8]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WIREWATCH_")}
+    env.update({
+        "WIREWATCH_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "WIREWATCH_ES_URL": settings.es_url,
+        "WIREWATCH_APP_ID": f"bench-{tag}", "WIREWATCH_TOPIC_RAW": f"bench-{tag}-raw",
+        "WIREWATCH_TOPIC_TAGGED": f"bench-{tag}-tagged", "WIREWATCH_TOPIC_ALERTS": f"bench-{tag}-alerts",
+        "WIREWATCH_TOPIC_DEADLETTER": f"bench-{tag}-dl", "WIREWATCH_STORIES_INDEX": f"bench-{tag}-stories",
+        "WIREWATCH_ALERTS_INDEX": f"bench-{tag}-alerts", "BENCH_PORT_BASE": str(workers * 10),
+        "WIREWATCH_STATE_DIR": tempfile.mkdtemp(prefix="ww-bench-"),
+    })
+    s = Settings.from_env(env)
+    logdir = Path(env["WIREWATCH_STATE_DIR"])
+    await create_topics(s.kafka_bootstrap, [s.topic_raw, s.topic_tagged, s.topic_alerts],
+                        s.topic_partitions)
+    procs = start_workers(env, workers, logdir)
+    es = AsyncElasticsearch(s.es_url)
+    try:
+        # 1. latency at a fixed offered rate
+        m = int(rate * 15)
+        pub = asyncio.create_task(publish_stories(s, corpus(tag + "r", m), rate=rate))
+        lat, _ = await drain(s.kafka_bootstrap, s.topic_alerts, 10**9, 15 + 10, alert_latency)
+        await pub
+        while await es_count(es, s.stories_index) < m:
+            await asyncio.sleep(0.5)
+        # 2. sustained throughput: n stories as fast as possible, until all are in Elasticsearch
+        started = time.time()
+        await publish_stories(s, corpus(tag, n))
+        deadline = time.monotonic() + 600
+        while await es_count(es, s.stories_index) < m + n and time.monotonic() < deadline:
+            await asyncio.sleep(0.25)
+        elapsed = time.time() - started
+        indexed = await es_count(es, s.stories_index) - m
+        rss = max(peak_rss_mb(p.pid) for p in procs)
+    finally:
+        await es.close()
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    return {"throughput": indexed / elapsed, "indexed": indexed, "p50": percentile(lat, 50),
+            "p95": percentile(lat, 95), "p99": percentile(lat, 99), "n_latency": len(lat),
+            "rss_mb": rss}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=5000, help="stories for the throughput run")
+    parser.add_argument("--rate", type=float, default=100.0, help="offered rate for latency")
+    parser.add_argument("--workers", type=int, default=1, help="wirewatch workers in the group")
+    args = parser.parse_args()
+    settings = Settings.from_env()
+    base = await baseline(settings, args.n, args.rate)
+    ww = await wirewatch(settings, args.n, args.rate, args.workers)
+    print(f"pipeline benchmark: {args.n} stories, latency at {args.rate:.0f} stories/s, "
+          f"{args.workers} worker(s), {os.cpu_count()} cores shared with Kafka and Elasticsearch")
+    print(f"{'':28}{'wirewatch':>12}{'baseline':>12}{'ratio':>8}")
+    print(f"{'throughput (stories/s)':28}{ww['throughput']:>12.0f}{base['throughput']:>12.0f}"
+          f"{ww['throughput'] / base['throughput']:>8.2f}")
+    for q in ("p50", "p95", "p99"):
+        print(f"{'latency ' + q + ' (s)':28}{ww[q]:>12.3f}{base[q]:>12.3f}"
+              f"{ww[q] / max(base[q], 1e-9):>8.1f}")
+    print(f"{'latency samples':28}{ww['n_latency']:>12.0f}{base['n_latency']:>12.0f}")
+    print(f"{'worker peak RSS (MB)':28}{ww['rss_mb']:>12.0f}")
+    print("wirewatch latency is publish -> alert on the alerts topic (tag, cluster, rules); "
+          "baseline latency is publish -> passthrough output")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
