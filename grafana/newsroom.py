@@ -21,6 +21,7 @@ from grafana_foundation_sdk.models.dashboard import (
     DynamicConfigValue,
     FieldColorModeId,
 )
+from grafana_foundation_sdk.models.geomap import TooltipMode
 from grafana_foundation_sdk.models.piechart import PieChartLegendValues, PieChartType
 
 from grafana import FOLDER_TITLE
@@ -122,6 +123,7 @@ def violence_geomap_panel() -> geomap.Panel:
         .controls(geomap.ControlsOptions().show_zoom(True).mouse_wheel_zoom(True))
         .basemap(common_builders.MapLayerOptions().type("default").name("Basemap"))
         .layers([layer])
+        .tooltip(geomap.TooltipOptions().mode(TooltipMode.DETAILS))
         .span(14)
         .height(12)
     )

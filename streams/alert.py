@@ -145,7 +145,10 @@ def register_alert_agent(app: faust.App, topics: Topics, deps: AlertAgentDeps) -
                 for category in new.categories or ["none"]:
                     metrics.ALERTS.labels(rule.desk, category, band, "rule").inc()
                 page(new, rule.webhooks, now)
-            for burst in bursts.observe(story, at=at):
+            # Bursts count distinct events: a story joining an existing cluster (another
+            # agency's version, a re-send) is not another incident.
+            new_events = bursts.observe(story, at=at) if match.is_new else []
+            for burst in new_events:
                 now = time.time()
                 alert_ = burst_alert(burst, now, story.received_at)
                 await emit(alert_)

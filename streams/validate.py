@@ -13,6 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+import fastjsonschema
 import pycountry
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
@@ -40,9 +41,13 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _LINE_BREAK = re.compile("\r\n|[\r\u2028\u2029\x85\x0b\x0c]")
 # Control characters other than the newline, plus the stray byte-order mark.
 _CONTROL = re.compile("[\x00-\x09\x0e-\x1f\x7f-\x84\x86-\x9f\ufeff]+")
-_HORIZONTAL_SPACE = re.compile(r"[^\S\n]+")
+# Runs of horizontal white space other than a single plain space (which needs no rewrite).
+_HORIZONTAL_SPACE = re.compile(r"[^\S\n]{2,}|[^\S\n ]")
+# Anything _clean_controls would change; most wire text has none, so one search skips the rest.
+_NEEDS_CLEANING = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\ufeff\u2028\u2029\ud800-\udfff]")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _ANY_SPACE = re.compile(r"\s+")
+_ANY_SPACE_BUT_ONE = re.compile(r"\s{2,}|[^\S ]")
 _LANGUAGE_TAG = re.compile(r"[a-z]{2,3}")
 _YEAR_MONTH = re.compile(r"(\d{4})-(\d{2})")
 _NO_LANGUAGE = frozenset({"und", "mul", "zxx", "mis"})
@@ -57,6 +62,10 @@ class Rejection:
 
 
 def _clean_controls(text: str) -> str:
+    if not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", _SURROGATE.sub("\ufffd", text))
+    if _NEEDS_CLEANING.search(text) is None:
+        return text
     text = _SURROGATE.sub("\ufffd", text)  # lone surrogates from "\ud800" escapes
     text = unicodedata.normalize("NFC", text)
     text = _LINE_BREAK.sub("\n", text)
@@ -72,7 +81,7 @@ def normalise_body(text: str) -> str:
 
 def normalise_line(text: str) -> str:
     """A one-line field (headline, source, id): NFC, every whitespace/control run as one space."""
-    return _ANY_SPACE.sub(" ", _clean_controls(text)).strip()
+    return _ANY_SPACE_BUT_ONE.sub(" ", _clean_controls(text)).strip()
 
 
 def normalise_language(tag: str | None) -> str | None:
@@ -152,6 +161,12 @@ def raw_story_validator() -> Draft202012Validator:
         schema = record_schema(RawStory)
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)
+
+
+@cache
+def fast_raw_story_check() -> Any:
+    """The same schema compiled to Python code (fastjsonschema): the check every message pays."""
+    return fastjsonschema.compile(raw_story_validator().schema)
 
 
 def _reject_constant(name: str) -> Any:
@@ -249,9 +264,13 @@ def validate_raw(value: bytes, max_body_bytes: int) -> RawStory | Rejection:
 
     if isinstance(message, dict):
         _fill_defaults_and_id(message)
-    first_error = best_match(raw_story_validator().iter_errors(message))
-    if first_error is not None:
-        return Rejection("schema", _describe(first_error))
+    try:
+        fast_raw_story_check()(message)
+    except fastjsonschema.JsonSchemaException:
+        # The slow validator only runs for invalid messages, to say exactly what is wrong.
+        first_error = best_match(raw_story_validator().iter_errors(message))
+        detail = _describe(first_error) if first_error is not None else "message breaks the schema"
+        return Rejection("schema", detail)
     return _normalised_story(message, max_body_bytes)
 
 

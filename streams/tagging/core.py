@@ -17,7 +17,7 @@ from streams.tagging.model import LocationMention, Segment, StoryTags
 from streams.tagging.places import PlaceTagger, story_focus
 from streams.tagging.severity import casualty_counts, severity_score
 from streams.tagging.sources import SourceMatcher
-from streams.tagging.text import tokenize
+from streams.tagging.text import normalize, words
 from streams.tagging.violence import ViolenceLexicon, ViolenceTagger
 
 log = logging.getLogger(__name__)
@@ -38,22 +38,28 @@ class SpanProposer(Protocol):
     def propose(self, text: str, segments: Sequence[Segment]) -> list[tuple[int, int]]: ...
 
 
-@lru_cache(maxsize=200_000)
+@lru_cache(maxsize=262_144)
 def lemma(word: str, language: str) -> str:
     """Lemma of a normalized word in a language (the word itself where none is known)."""
     if language not in _LEMMA_LANGUAGES:
         return word
     try:
-        return simplemma.lemmatize(word, lang=language).casefold()
+        return normalize(simplemma.lemmatize(word, lang=language))
     except ValueError:
         return word
+
+
+@lru_cache(maxsize=262_144)
+def _surface_lemma(surface: str, language: str) -> str:
+    return lemma(normalize(surface), language)
 
 
 def lemma_text(text: str, segments: Sequence[Segment]) -> str:
     """Space-joined lemmas of every word, each in its segment's language (for search and dedup)."""
     out: list[str] = []
     for seg in segments:
-        out.extend(lemma(tok.norm, seg.language) for tok in tokenize(text, seg.start, seg.end))
+        lang = seg.language
+        out.extend(_surface_lemma(w, lang) for w in words(text[seg.start:seg.end]))
     return " ".join(out)
 
 

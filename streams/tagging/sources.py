@@ -16,9 +16,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import compress
 from pathlib import Path
 
-from streams.tagging.violence import DATA_DIR, LexiconError, fold, words_of
+from streams.tagging.violence import (
+    DATA_DIR,
+    LexiconError,
+    Words,
+    fold,
+    recent_words_of,
+    words_of,
+)
 
 SOURCES_FILE = "sources.tsv"
 NOT_A_SOURCE = "-"
@@ -94,16 +102,23 @@ class SourceMatcher:
         return cls(aliases)
 
     def _candidates_for(self, raw: str) -> tuple[SourceAlias, ...]:
-        """Aliases whose first word may be this word of the text (cached per form)."""
+        """Aliases whose first word may be this word of the text (cached per form); for a word
+        with an apostrophe also those of its parts ("l'ANSA", "BBC's")."""
         found = self._candidates.get(raw)
         if found is None:
-            folded = fold(raw)
-            out = list(self._exact.get(folded, ()))
-            for length in self._stem_lengths:
-                if length > len(folded):
-                    break
-                out.extend(self._stems.get(folded[:length], ()))
-            found = tuple(out)
+            forms = [raw]
+            if "'" in raw or "’" in raw:
+                head, _, tail = raw.replace("’", "'").rpartition("'")
+                forms += [tail, head]
+            out: list[SourceAlias] = []
+            for form in forms:
+                folded = fold(form)
+                out.extend(self._exact.get(folded, ()))
+                for length in self._stem_lengths:
+                    if length > len(folded):
+                        break
+                    out.extend(self._stems.get(folded[:length], ()))
+            found = tuple(dict.fromkeys(out))
             if len(self._candidates) > 200_000:
                 self._candidates.clear()
             self._candidates[raw] = found
@@ -111,11 +126,29 @@ class SourceMatcher:
 
     def cited_sources(self, text: str) -> list[str]:
         """Canonical names of the agencies text cites, in order of first mention."""
-        starts, ends, raws = words_of(text)
         cited: list[str] = []
-        i = 0
-        count = len(raws)
-        while i < count:
+        words = recent_words_of(text)
+        if words is None:
+            # "headline\nbody": the body was tokenized already by the violence tagger.
+            head, newline, rest = text.partition("\n")
+            body_words = recent_words_of(rest) if newline else None
+            if body_words is not None:
+                self._cite(head, words_of(head), cited)
+                self._cite(rest, body_words, cited)
+                return cited
+            words = words_of(text)
+        self._cite(text, words, cited)
+        return cited
+
+    def _cite(self, text: str, words: Words, cited: list[str]) -> None:
+        starts, ends, raws = words
+        found = list(map(self._candidates.get, raws))  # one C-level pass when all are cached
+        if None in found:
+            found = [self._candidates_for(raw) for raw in raws]
+        next_free = 0
+        for i in compress(range(len(raws)), found):
+            if i < next_free:
+                continue
             best, length = self._longest_at(text, starts, ends, raws, i, raws[i])
             if best is None and ("'" in raws[i] or "’" in raws[i]):
                 # "l'ANSA", "l’Agence France-Presse": the word after the elision;
@@ -125,12 +158,10 @@ class SourceMatcher:
                 if best is None:
                     best, length = self._longest_at(text, starts, ends, raws, i, head, 1)
             if best is None:
-                i += 1
                 continue
             if best.canonical != NOT_A_SOURCE and best.canonical not in cited:
                 cited.append(best.canonical)
-            i += length
-        return cited
+            next_free = i + length
 
     def _longest_at(self, text: str, starts: tuple[int, ...], ends: tuple[int, ...],
                     raws: tuple[str, ...], i: int, first: str,

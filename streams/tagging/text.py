@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 # A word: letters/digits, with inner apostrophes or hyphens ("opened", "д'Артаньян", "Алма-Ата").
 _WORD = re.compile(r"\w+(?:['’\-]\w+)*", re.UNICODE)
@@ -18,6 +19,7 @@ class Token:
     norm: str  # casefolded, Greek tonos/dialytika removed, ё -> е
 
 
+@lru_cache(maxsize=262_144)
 def normalize(word: str) -> str:
     """Casefold and strip combining accents (Greek tonos, Cyrillic й is kept)."""
     folded = word.casefold().replace("ё", "е").replace("ς", "σ")
@@ -29,6 +31,11 @@ def normalize(word: str) -> str:
             continue
         out.append(ch)
     return unicodedata.normalize("NFC", "".join(out))
+
+
+def words(text: str) -> list[str]:
+    """The word strings of text (no offsets), for callers that only need the words."""
+    return _WORD.findall(text)
 
 
 def tokenize(text: str, start: int = 0, end: int | None = None) -> list[Token]:

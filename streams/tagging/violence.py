@@ -9,7 +9,8 @@ Pattern syntax (every word is compared after ``text.normalize``: casefold, accen
 * ``word``      the word exactly (``killed``);
 * ``stem*``     any word starting with the stem (``πυροβολ*`` hits πυροβολισμοί, πυροβολισμών);
 * ``a|b|c*``    alternatives for one word;
-* ``..N``       up to N other words between the neighbouring elements ("set ..3 on fire");
+* ``..N``       up to N other words between the neighbouring elements ("set ..3 on fire"),
+                none of them a violence term by itself;
 * ``<num>``     a number in digits or words of the language (``<num> ..2 dead``).
 
 Roles besides the violence categories:
@@ -28,16 +29,33 @@ Roles besides the violence categories:
 Context-dependent rows (category column starting with ``@``) cover words whose category only
 the rest of the story tells:
 
-* ``@attack``: generic attack words ("attack", "attacked", "επίθεση", "нападение") take the
-  category the story's other mentions have most often among terrorism, explosion,
-  armed_clash, shooting, kidnapping and storming (first of that list on a tie), else assault;
+* ``@attack``: generic attack words ("attack", "attacked", "επίθεση", "нападение") are
+  terrorism in a story with terrorism mentions; else they take the category the story's
+  other mentions have most often among explosion, armed_clash, shooting, kidnapping and
+  storming (first of that list on a tie), shooting read as armed_clash (an armed attack);
+  else assault;
 * ``@<category>``: words that are violence only where the story already has that category
   ("strike", "were hit", "έπληξε", "удар" count as explosion next to shelling or blasts; a
   labour strike or a football "удар" is dropped).
 
+What counts (the conventions of the lexicon rows, shared with the development set):
+
+* events, not actors: "stormed", "opened fire", "looting" are mentions; "gunmen",
+  "attackers", "rioters", "jihadists", "боевики" are not (Greek "ταραξίες"/"ταραχοποιοί",
+  the police's word for the Almaty crowd, are kept as riot_unrest);
+* one category per span, the outcome where there is one: "shot dead", "stabbed to death"
+  are killing; "suicide bombing", "car bomb" are explosion;
+* measures are not violence: curfews, states of emergency, single arrests; mass arrests,
+  tear gas, water cannon, dispersals and clearing operations are security_crackdown;
+* casualty nouns ("death toll", "погибших", "νεκροί", "injured") feed the casualty counts
+  but are no violence mention; verbs of dying in violence ("погибли", "σκοτώθηκαν") are;
+* accidents, disasters, sport and figures of speech are vetoed where the wording shows them
+  ("killed in a crash", "explosion of interest", "удар по воротам", "σκοτώνουν την ώρα").
+
 Matching: phrases may not cross punctuation (``. , ; : ! ? ( )`` or a line break).
 Overlapping violence matches keep the leftmost-longest one; a row with several
-categories ("shot dead" -> shooting,killing) reports one mention per category.
+categories (``shooting,killing``) would report one mention per category, which the
+conventions above leave for rare cases.
 A word with an elided article ("l'explosion") is also tried without it.
 
 Languages: a segment's language picks that language's rows when the word is in the
@@ -46,7 +64,8 @@ without a lexicon, try every lexicon of the word's script.
 
 Speed: the first word of each pattern is indexed by exact form and by stem; each
 distinct (language, word) is looked up once and cached, so a story costs one regex
-pass and one dictionary hit per word.
+pass and one dictionary hit per word. The words, scan and matches of the last few texts
+are kept, so the casualty counter and the source matcher reuse the tagger's work.
 """
 
 from __future__ import annotations
@@ -57,7 +76,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import accumulate, compress
-from operator import attrgetter
+from operator import attrgetter, methodcaller
 from pathlib import Path
 
 from streams.tagging.model import Segment, ViolenceMention
@@ -82,6 +101,7 @@ CONTEXT_MARK = "@"
 ATTACK = "@attack"
 ATTACK_FAMILY = ("terrorism", "explosion", "armed_clash", "shooting", "kidnapping", "storming")
 ATTACK_FALLBACK = "assault"
+ATTACK_AS = {"shooting": "armed_clash"}  # an attack in a story of gunfire is an armed attack
 _CUE_ROLES = frozenset({NEGATION, NEGATION_AFTER, SCOPE_BREAK, STRIP_PREFIX})
 
 # Number-word kinds of data/numbers_<lang>.tsv (see severity.py for their meaning).
@@ -130,28 +150,44 @@ def script_of(word: str) -> str:
 
 
 _FIRST_ENTRIES = attrgetter("first")
+_MATCH_START = methodcaller("start")
 _NEGATION = attrgetter("negation")
 _SCOPE_BREAK = attrgetter("scope_break")
 _NUMBER = attrgetter("number")
 
 
-@lru_cache(maxsize=4)
-def _words_of(text: str) -> tuple[tuple[int, ...], tuple[int, ...], tuple[str, ...]]:
-    """Starts, ends and raw text of every word (memoized: several taggers read one story)."""
+Words = tuple[tuple[int, ...], tuple[int, ...], tuple[str, ...]]
+# Words of the last few texts (a story's body and headline), shared by every tagger.
+_recent_words: dict[str, Words] = {}
+
+
+def _words_of(text: str) -> Words:
+    """Starts, ends and raw text of every word."""
     # split() alternates gaps and words; offsets are running sums of their lengths (C speed).
     parts = _WORD_SPLIT.split(text)
     offsets = tuple(accumulate(map(len, parts), initial=0))
     return offsets[1:-1:2], offsets[2::2], tuple(parts[1::2])
 
 
-def words_of(text: str) -> tuple[tuple[int, ...], tuple[int, ...], tuple[str, ...]]:
-    """Word starts, ends and raw forms of text."""
-    return _words_of(text)
+def words_of(text: str) -> Words:
+    """Word starts, ends and raw forms of text (memoized for the last few texts)."""
+    found = _recent_words.get(text)
+    if found is None:
+        found = _words_of(text)
+        if len(_recent_words) >= RECENT_TEXTS:
+            _recent_words.clear()  # clear() rather than evicting one: safe under threads too
+        _recent_words[text] = found
+    return found
+
+
+def recent_words_of(text: str) -> Words | None:
+    """The words of text if a tagger tokenized it lately, else None (nothing is computed)."""
+    return _recent_words.get(text)
 
 
 @lru_cache(maxsize=4)
 def _breaks_of(text: str) -> tuple[int, ...]:
-    return tuple(m.start() for m in _BREAK.finditer(text))
+    return tuple(map(_MATCH_START, _BREAK.finditer(text)))
 
 
 class BreakIndex:
@@ -205,14 +241,12 @@ class LexiconEntry:
     weight: float
     pattern: str
     origin: str  # file:line, for error messages and debugging
+    role: str = field(init=False)  # 'violence', or the non-violence role of the row
 
-    @property
-    def role(self) -> str:
-        """'violence', or the non-violence role of the row."""
+    def __post_init__(self) -> None:
         first = self.categories[0]
-        if first == VETO or first in CASUALTY_ROLES:
-            return first
-        return "violence"
+        role = first if first == VETO or first in CASUALTY_ROLES else "violence"
+        object.__setattr__(self, "role", role)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +257,7 @@ class NumberWord:
     kind: str
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # compared by identity: "None in infos" stays C-level
 class WordInfo:
     """Everything the lexicon knows about one word in one language context (cached)."""
 
@@ -235,6 +269,7 @@ class WordInfo:
     unit: bool  # a number followed by it is not a count ("3 days", "5 km")
     negation: tuple[int, int] | None  # (words after, words before) the cue negates
     scope_break: bool
+    violent: bool = False  # a violence term by itself: a phrase's gap may not skip it
 
 
 @dataclass(slots=True)
@@ -526,8 +561,9 @@ class ViolenceLexicon:
             for index in indexes:
                 first.extend(index.number_first)
         unique = tuple(dict.fromkeys(first))
+        violent = any(len(e.elements) == 1 and e.role == "violence" for e in unique)
         return WordInfo(norm, tuple(dict.fromkeys(variants)), unique, number, filler, unit,
-                        negation, scope_break)
+                        negation, scope_break, violent)
 
     # ------------------------------------------------------------------ per text
 
@@ -543,8 +579,8 @@ class ViolenceLexicon:
             infos.extend(self._word_infos(language, raws[low:high]))  # type: ignore[arg-type]
         scanned = ScannedText(text, key[1], starts, ends, infos)
         if len(self._recent_scans) >= RECENT_TEXTS:
-            oldest = next(iter(self._recent_scans))
-            self._recent_matches.pop(id(self._recent_scans.pop(oldest)), None)
+            self._recent_scans.clear()
+            self._recent_matches.clear()
         self._recent_scans[key] = scanned
         return scanned
 
@@ -555,12 +591,18 @@ class ViolenceLexicon:
             return recent[1]
         found: list[tuple[int, int, LexiconEntry]] = []
         infos = scanned.infos
+        count = len(infos)
         for i in scanned.hits:
             for entry in infos[i].first:
-                if len(entry.elements) == 1:
+                elements = entry.elements
+                if len(elements) == 1:
                     found.append((i, i, entry))
                     continue
-                end = _extend(entry.elements, 1, i, scanned)
+                second = elements[1]
+                # Most phrases start with a common word ("was", "the"): test the next word first.
+                if not second.max_gap and (i + 1 == count or not second.matches(infos[i + 1])):
+                    continue
+                end = _extend(elements, 1, i, scanned)
                 if end >= 0:
                     found.append((i, end, entry))
         if any(kept is scanned for kept in self._recent_scans.values()):
@@ -640,12 +682,15 @@ def _extend(elements: Sequence[WordPattern], k: int, previous: int, scanned: Sca
     for j in range(previous + 1, last + 1):
         if scanned.breaks.between(previous, j):
             return -1
-        if element.matches(infos[j]):
+        info = infos[j]
+        if element.matches(info):
             if k + 1 == len(elements):
                 return j
             end = _extend(elements, k + 1, j, scanned)
             if end >= 0:
                 return end
+        if info.violent:  # "seized and set fire to the building": no gap over another term
+            return -1
     return -1
 
 
@@ -747,7 +792,13 @@ def resolve_context(mentions: list[ViolenceMention]) -> list[ViolenceMention]:
         if mention.category[0] != CONTEXT_MARK:
             counts[mention.category] = counts.get(mention.category, 0) + 1
     family = [category for category in ATTACK_FAMILY if counts.get(category)]
-    dominant = max(family, key=lambda c: counts[c]) if family else ATTACK_FALLBACK
+    if "terrorism" in family:
+        dominant = "terrorism"
+    elif family:
+        dominant = max(family, key=lambda c: counts[c])
+        dominant = ATTACK_AS.get(dominant, dominant)
+    else:
+        dominant = ATTACK_FALLBACK
     resolved: list[ViolenceMention] = []
     for mention in mentions:
         category = mention.category

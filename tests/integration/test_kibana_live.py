@@ -19,6 +19,7 @@ from streams.records import FocusPlace, LocationTag, TaggedStory, ViolenceTag
 from streams.settings import Settings
 from streams.validate import format_utc
 from tests.conftest import REPO, Stack
+from tests.integration.test_dashboards_live import drop_indices
 
 pytestmark = pytest.mark.integration
 
@@ -265,6 +266,4 @@ async def test_saved_objects_match_the_live_mapping_and_the_search_finds_violenc
             kql, {"range": {"@timestamp": {"lte": "now-25h"}}}]}})
         assert old["hits"]["total"]["value"] == 0
     finally:
-        for alias in aliases.values():
-            await es.indices.delete(index=f"{alias}-*", ignore_unavailable=True)
-            await es.options(ignore_status=404).indices.delete_index_template(name=alias)
+        await drop_indices(es, list(aliases.values()))

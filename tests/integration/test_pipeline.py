@@ -225,7 +225,7 @@ async def test_three_agency_versions_make_one_alert(kz_pipeline: Pipeline, es: A
 
 async def test_bad_input_goes_to_deadletter_and_stream_continues(pipeline: Pipeline,
                                                                  es: Any) -> None:
-    pipeline.worker(WIREWATCH_MAX_BODY_BYTES="2000").start()
+    pipeline.worker(WIREWATCH_MAX_BODY_BYTES="8000").start()
     s = pipeline.settings
     producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap)
     await producer.start()

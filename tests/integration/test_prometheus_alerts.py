@@ -110,13 +110,14 @@ def prometheus_query(stack: Stack, expr: str) -> list[dict[str, Any]]:
     return list(body["data"]["result"])
 
 
-async def wait_until(what: str, check: Callable[[], bool], timeout: float) -> None:
+async def wait_until(what: str, check: Callable[[], bool], timeout: float,
+                     explain: Callable[[], str] = lambda: "") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
             return
         await asyncio.sleep(1)
-    raise AssertionError(f"{what} within {timeout:.0f}s")
+    raise AssertionError(f"not {what} within {timeout:.0f}s\n{explain()}")
 
 
 def reload_prometheus(stack: Stack) -> None:
@@ -186,6 +187,10 @@ async def test_dead_letters_from_a_real_worker_page_the_operators(
             lambda: (sum(float(s["value"][1]) for s in prometheus_query(stack, tagged))
                      >= len(stories) and bool(prometheus_query(stack, dead))),
             timeout=120,
+            explain=lambda: "worker metrics:\n" + "\n".join(
+                ln for ln in worker.metrics().splitlines()
+                if ln.startswith(("wirewatch_stories", "wirewatch_deadletter"))
+            ) + f"\nworker log:\n{worker.log()[-3000:]}",
         )
 
         rule = narrowed_rule("WirewatchDeadLetterSpike", DEADLETTER_SELECTOR, instance,

