@@ -62,7 +62,9 @@ def story_document(story: TaggedStory, now: float | None = None) -> dict[str, An
         }
         for m in story.locations
     ]
-    stamp = story.published_at or _epoch_to_iso(story.received_at or story.tagged_at)
+    # @timestamp is when the wire reached wirewatch: dashboards and "--since" follow arrival, so
+    # a late or re-sent story still shows up now; the feed's own date stays in published_at.
+    stamp = _epoch_to_iso(story.received_at or story.tagged_at)
     return {
         "@timestamp": stamp,
         "id": story.id,
