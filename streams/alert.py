@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import faust
+from faust.streams import Stream
+from faust.types import StreamT
 
 from streams import metrics
 from streams.app import Topics
@@ -89,8 +91,8 @@ def register_alert_agent(app: faust.App, topics: Topics, deps: AlertAgentDeps) -
     async def start_notifier() -> None:
         await notifier.start()
 
-    @app.on_before_shutdown.connect
-    async def stop_notifier(app: Any, **kwargs: Any) -> None:
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]  # Faust's stubs omit async receivers
+    async def stop_notifier(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
         await notifier.close(timeout=5.0)
 
     async def emit(alert: Alert) -> None:
@@ -106,7 +108,8 @@ def register_alert_agent(app: faust.App, topics: Topics, deps: AlertAgentDeps) -
             notifier.submit(alert.desk, webhook, alert)
 
     @app.agent(topics.tagged, name="alert")
-    async def alert(stream: faust.StreamT[bytes]) -> None:
+    async def alert(stream: StreamT[bytes]) -> None:
+        stream = cast(Stream[bytes], stream)  # noack_take lives on the concrete class
         # (event with TaggedStory JSON) -> Alert JSON on the alerts topic (+ webhooks)
         async for event in stream.events():
             story = decode_record(TaggedStory, event.message.value)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 from aiohttp import web
@@ -25,7 +26,7 @@ from streams.worker import DEFAULT_RULES
 
 REPO = Path(__file__).resolve().parent.parent
 STACK = REPO / "deploy" / "local" / "stack"
-DEMO_SECRET = "wirewatch-demo-secret"
+DEMO_SECRET = "wirewatch-demo-secret"  # noqa: S105 - a demo value, printed nowhere secret
 
 
 def say(text: str) -> None:
@@ -75,7 +76,7 @@ class WebhookReceiver:
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # noqa: SLF001
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return f"http://127.0.0.1:{self.port}/hook"
 
     async def stop(self) -> None:
@@ -151,7 +152,7 @@ async def demo_session(settings: Settings, env: dict[str, str], keep_running: bo
         say(f"== {count} alerts, {receiver.deliveries} signed webhook deliveries. Where to look:")
         say(f"   stories in Elasticsearch:  {settings.es_url}/{settings.stories_index}/_search")
         say(f"   alerts in Elasticsearch:   {settings.es_url}/{settings.alerts_index}/_search")
-        say(f"   search from the terminal:  .venv/bin/wirewatch search --since 1d Almaty")
+        say("   search from the terminal:  .venv/bin/wirewatch search --since 1d Almaty")
         say(f"   worker metrics:            http://127.0.0.1:{settings.metrics_port}/metrics")
         say(f"   Prometheus:                http://127.0.0.1:{settings.prometheus_port}/graph")
         say(f"   Alertmanager:              http://127.0.0.1:{settings.alertmanager_port}")
@@ -172,7 +173,7 @@ async def demo_session(settings: Settings, env: dict[str, str], keep_running: bo
 def demo_stream(settings: Settings, run: str) -> tuple[Settings, dict[str, str]]:
     """Each demo run is a stream of its own (topics, consumer group, cluster tables) into the
     usual indices: a second run alerts afresh instead of folding into the first run's clusters."""
-    overrides = {
+    overrides: dict[str, Any] = {
         "app_id": f"wirewatch-demo-{run}",
         "topic_raw": f"demo-{run}.stories.raw",
         "topic_tagged": f"demo-{run}.stories.tagged",

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import faust
-from faust.types import EventT
+from faust.streams import Stream
+from faust.types import EventT, StreamT
 
 from streams import metrics
 from streams.app import Topics
@@ -21,7 +22,7 @@ def decode_record(record_type: type[faust.Record], value: object) -> faust.Recor
     if not isinstance(value, bytes):
         return f"value is {type(value).__name__}, expected JSON bytes"
     try:
-        return record_type.loads(value)  # type: ignore[no-any-return]
+        return record_type.loads(value)
     except Exception as err:  # any decoding failure is a dead letter, never a crash
         return f"not a {record_type.__name__}: {type(err).__name__}: {err}"[:1000]
 
@@ -30,7 +31,7 @@ def register_index_agents(app: faust.App, topics: Topics, stories: BulkIndexer,
                           alerts: BulkIndexer, batch_size: int) -> tuple[Any, Any]:
     """Declare `index_stories` and `index_alerts` on app."""
 
-    async def index_batch(stream: faust.StreamT[bytes], batch: list[EventT],
+    async def index_batch(stream: Stream[bytes], batch: Sequence[EventT],
                           record_type: type[faust.Record], indexer: BulkIndexer,
                           to_doc: Callable[[Any], dict[str, Any]], stage: str) -> None:
         docs: list[tuple[str, dict[str, Any]]] = []
@@ -41,7 +42,7 @@ def register_index_agents(app: faust.App, topics: Topics, stories: BulkIndexer,
                 await send_to_deadletter(topics.deadletter, event.message, "undecodable",
                                          record, stage=stage)
                 continue
-            doc_id = record.id  # type: ignore[attr-defined]
+            doc_id = str(record.id)  # both record types have an id
             docs.append((doc_id, to_doc(record)))
             by_id[doc_id] = event
         if docs:
@@ -67,15 +68,20 @@ def register_index_agents(app: faust.App, topics: Topics, stories: BulkIndexer,
             await stream.ack(event)
 
     @app.agent(topics.tagged, name="index_stories")
-    async def index_stories(stream: faust.StreamT[bytes]) -> None:
+    async def index_stories(stream: StreamT[bytes]) -> None:
+        stream = cast(Stream[bytes], stream)  # noack_take lives on the concrete class
         # (event with TaggedStory JSON) -> Elasticsearch stories alias
         async for batch in stream.noack_take(batch_size, within=0.2):
-            await index_batch(stream, batch, TaggedStory, stories, story_document, "index")
+            # noack_take yields the events themselves, so each can be acked after the write.
+            await index_batch(stream, cast(list[EventT], batch), TaggedStory, stories,
+                              story_document, "index")
 
     @app.agent(topics.alerts, name="index_alerts")
-    async def index_alerts(stream: faust.StreamT[bytes]) -> None:
+    async def index_alerts(stream: StreamT[bytes]) -> None:
+        stream = cast(Stream[bytes], stream)  # noack_take lives on the concrete class
         # (event with Alert JSON) -> Elasticsearch alerts alias
         async for batch in stream.noack_take(batch_size, within=0.2):
-            await index_batch(stream, batch, Alert, alerts, alert_document, "index_alerts")
+            await index_batch(stream, cast(list[EventT], batch), Alert, alerts, alert_document,
+                              "index_alerts")
 
     return index_stories, index_alerts

@@ -113,3 +113,13 @@ def start_metrics_server(port: int, host: str = "127.0.0.1",
                          registry: CollectorRegistry = REGISTRY) -> None:
     """Serve /metrics on host:port (an HTTP thread)."""
     _start_http_server(port, addr=host, registry=registry)
+
+
+def declare_label_values(deadletter_reasons: tuple[str, ...]) -> None:
+    """Create the series a dashboard or alert rule compares from zero at start: `increase()`
+    cannot see a counter's first value, so a stage stalled on its very first story would hide."""
+    for stage in STAGES:
+        STORIES_IN.labels(stage)
+        STORIES_OUT.labels(stage)
+    for reason in deadletter_reasons:
+        DEADLETTER.labels(reason)

@@ -7,10 +7,11 @@ import logging
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import faust
-from faust.types import EventT
+from faust.streams import Stream
+from faust.types import EventT, StreamT
 
 from streams import metrics
 from streams.app import Topics
@@ -45,9 +46,9 @@ def tagged_story(raw: RawStory, tags: StoryTags, languages: list[str],
         published_at=raw.published_at,
         received_at=raw.received_at or tagged_at,
         tagged_at=tagged_at,
-        locations=[LocationTag(**m.as_dict()) for m in tags.locations],
+        locations=[LocationTag(**cast(dict[str, Any], m.as_dict())) for m in tags.locations],
         focus=focus,
-        violence=[ViolenceTag(**v.as_dict()) for v in tags.violence],
+        violence=[ViolenceTag(**cast(dict[str, Any], v.as_dict())) for v in tags.violence],
         categories=tags.categories,
         countries=tags.countries,
         severity=tags.severity,
@@ -96,9 +97,11 @@ def register_tag_agent(app: faust.App, topics: Topics, step: StoryTaggingStep,
     """Declare the agent on app; offsets are acked only after its outputs are delivered."""
 
     @app.agent(topics.raw, name="tag", concurrency=1)
-    async def tag(stream: faust.StreamT[bytes]) -> None:
+    async def tag(stream: StreamT[bytes]) -> None:
+        stream = cast(Stream[bytes], stream)  # noack_take lives on the concrete class
         # (event with raw bytes) -> TaggedStory | dead letter
-        async for batch in stream.noack_take(200, within=0.05):
+        async for values in stream.noack_take(200, within=0.05):
+            batch = cast(list[EventT], values)  # noack_take yields the events themselves
             deliveries: list[Awaitable[Any]] = []
             for event in batch:
                 deliveries.append(await _tag_one(event))

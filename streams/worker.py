@@ -20,6 +20,7 @@ from streams.rules import RuleSet, load_rules
 from streams.settings import Settings
 from streams.tag import StoryTaggingStep, register_tag_agent
 from streams.tagging.core import Tagger
+from streams.validate import REJECTION_REASONS
 
 log = logging.getLogger(__name__)
 
@@ -121,16 +122,18 @@ def build_worker(settings: Settings, tagger: Tagger | None = None,
         for tp in consumer.assignment():
             try:
                 high = consumer.highwater(tp)
-            except Exception:  # not fetched yet
+            except Exception:  # noqa: S112 - no highwater before the first fetch: no lag to report
                 continue
-            read = consumer._read_offset.get(tp)  # noqa: SLF001 - Faust exposes no public getter
+            # Faust exposes no public getter of the last offset read.
+            offsets: dict[Any, int | None] = getattr(consumer, "_read_offset", {})
+            read = offsets.get(tp)
             position = (read + 1) if read is not None else 0
             lag[tp.topic] = lag.get(tp.topic, 0) + max(0, (high or 0) - position)
         for topic, value in lag.items():
             metrics.CONSUMER_LAG.labels(topic).set(value)
 
-    @app.on_before_shutdown.connect
-    async def close_es(app: Any, **kwargs: Any) -> None:
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]  # Faust's stubs omit async receivers
+    async def close_es(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
         await client.close()
 
     return app, topics
@@ -142,6 +145,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     logging.getLogger("elastic_transport").setLevel(logging.WARNING)
     (settings.state_dir / "faust").mkdir(parents=True, exist_ok=True)
     metrics.BUILD_INFO.info({"version": __version__})
+    metrics.declare_label_values((*REJECTION_REASONS, "undecodable", "es_rejected"))
     rules = load_desk_rules(settings)
     metrics.start_metrics_server(settings.metrics_port, host=settings.bind_host)
     log.info("metrics on http://%s:%d/metrics", settings.bind_host, settings.metrics_port)

@@ -135,7 +135,7 @@ class WorkerProcess:
         import urllib.request
 
         url = f"http://127.0.0.1:{self.settings.metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - loopback
+        with urllib.request.urlopen(url, timeout=5) as resp:
             return str(resp.read().decode())
 
 
