@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 import simplemma
 
 from streams.tagging.gazetteer import Gazetteer
 from streams.tagging.langid import LanguageSegmenter
-from streams.tagging.model import LocationMention, Segment, StoryTags
+from streams.tagging.model import LocationMention, Segment, StoryTags, ViolenceMention
 from streams.tagging.places import PlaceTagger, story_focus
 from streams.tagging.severity import casualty_counts, severity_score
 from streams.tagging.sources import SourceMatcher
@@ -49,17 +49,40 @@ def lemma(word: str, language: str) -> str:
         return word
 
 
-@lru_cache(maxsize=262_144)
-def _surface_lemma(surface: str, language: str) -> str:
-    return lemma(normalize(surface), language)
+# Lemma of each word as written, per language: one C-level dictionary pass per segment once the
+# words were seen. Started over when it holds this many words.
+_MAX_SURFACE_LEMMAS = 262_144
+_surface_lemmas: dict[str, dict[str, str]] = {}
+
+
+def _surface_lemma_table(language: str) -> dict[str, str]:
+    table = _surface_lemmas.get(language)
+    if table is None:
+        if sum(map(len, _surface_lemmas.values())) >= _MAX_SURFACE_LEMMAS:
+            _surface_lemmas.clear()
+        table = _surface_lemmas[language] = {}
+    return table
+
+
+def _new_surface_lemma(table: dict[str, str], surface: str, language: str) -> str:
+    if len(table) >= _MAX_SURFACE_LEMMAS:
+        table.clear()
+    found = table[surface] = lemma(normalize(surface), language)
+    return found
 
 
 def lemma_text(text: str, segments: Sequence[Segment]) -> str:
     """Space-joined lemmas of every word, each in its segment's language (for search and dedup)."""
     out: list[str] = []
     for seg in segments:
-        lang = seg.language
-        out.extend(_surface_lemma(w, lang) for w in words(text[seg.start:seg.end]))
+        surfaces = words(text[seg.start:seg.end])
+        table = _surface_lemma_table(seg.language)
+        known = list(map(table.get, surfaces))
+        if None in known:
+            language = seg.language
+            out.extend([table.get(w) or _new_surface_lemma(table, w, language) for w in surfaces])
+        else:
+            out.extend(cast(list[str], known))
     return " ".join(out)
 
 
@@ -117,16 +140,14 @@ class Tagger:
                 proposed.extend(proposer.propose(body, segments))
         locations = self.places.tag(body, segments, proposed_spans=proposed)
         headline_places: list[LocationMention] = []
+        violence_in_headline: list[ViolenceMention] = []
         if headline:
-            headline_places = self.places.tag(headline, self.segmenter.segments(headline, language))
+            headline_segments = self.segmenter.segments(headline, language)
+            headline_places = self.places.tag(headline, headline_segments)
         violence = self.violence.tag(body, segments)
         if headline:
             # A headline's violence terms count for severity even when the body is short.
-            violence_in_headline = self.violence.tag(
-                headline, self.segmenter.segments(headline, language)
-            )
-        else:
-            violence_in_headline = []
+            violence_in_headline = self.violence.tag(headline, headline_segments)
         casualties = casualty_counts(body, segments)
         severity = severity_score([*violence, *violence_in_headline], casualties)
         return StoryTags(
