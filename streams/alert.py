@@ -79,13 +79,20 @@ def register_alert_agent(app: faust.App, topics: Topics, deps: AlertAgentDeps) -
     clusters = app.Table("clusters", default=None, partitions=settings.topic_partitions)
     desk_alerts = app.Table("alerts", default=None, partitions=settings.topic_partitions)
     burst_counts = app.Table("bursts", default=None, partitions=settings.topic_partitions)
-    index = ClusterIndex(store=clusters)
+    # Only cluster records go to the table (one changelog write per story); the LSH band index
+    # is in memory, rebuilt from the records after every rebalance.
+    index = ClusterIndex(store=clusters, band_store={})
     bursts = BurstDetector(store=burst_counts, window_seconds=deps.burst_window_seconds)
     pager = DeskPager(deps.rules.desks)  # rate limits are per worker process
     notifier = deps.notifier or WebhookNotifier(
         on_result=lambda desk, outcome: metrics.WEBHOOK_DELIVERIES.labels(desk, outcome).inc(),
         default_secret=settings.webhook_secret.reveal(),
     )
+
+    @app.on_rebalance_complete.connect  # type: ignore[arg-type]  # Faust's stubs omit async receivers
+    async def rebuild_band_index(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+        nonlocal index
+        index = ClusterIndex(store=clusters, band_store={})
 
     @app.task
     async def start_notifier() -> None:

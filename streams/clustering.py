@@ -159,6 +159,7 @@ class ClusterIndex:
         self,
         store: MutableMapping[str, Any] | None = None,
         *,
+        band_store: MutableMapping[str, Any] | None = None,
         bands: int = DEFAULT_BANDS,
         threshold: float = DEFAULT_THRESHOLD,
         max_age_seconds: float = 24 * 3600.0,
@@ -167,6 +168,10 @@ class ClusterIndex:
         if bands <= 0 or SIGNATURE_SIZE % bands:
             raise ValueError(f"bands must divide {SIGNATURE_SIZE}, got {bands}")
         self.store: MutableMapping[str, Any] = {} if store is None else store
+        # Band keys -> cluster id. By default in `store` too; given a separate (in-memory) mapping,
+        # only cluster records are stored durably (one write per story in a Faust table) and the
+        # band index is rebuilt from them on first use.
+        self.band_store: MutableMapping[str, Any] = self.store if band_store is None else band_store
         self.bands = bands
         self.rows = SIGNATURE_SIZE // bands
         self._band_prefixes = [f"{_BAND_PREFIX}{band}:" for band in range(bands)]
@@ -267,6 +272,10 @@ class ClusterIndex:
             ]
             records.sort(key=lambda r: float(r["updated_at"]))
             self._recency = {r["id"]: float(r["updated_at"]) for r in records}
+            if self.band_store is not self.store:
+                for record in records:
+                    for key in record["bands"]:
+                        self.band_store[key] = record["id"]
         return self._recency
 
     def _best(
@@ -274,7 +283,8 @@ class ClusterIndex:
     ) -> tuple[float, dict[str, Any]] | None:
         """(similarity, record) of the most similar live candidate cluster at or over threshold."""
         best: tuple[float, dict[str, Any]] | None = None
-        for cluster_id in {self.store.get(key) for key in keys} - {None}:
+        self._order()  # builds the band index on first use
+        for cluster_id in {self.band_store.get(key) for key in keys} - {None}:
             record = self._live_record(str(cluster_id), at)
             if record is None:
                 continue
@@ -299,9 +309,11 @@ class ClusterIndex:
         owned_set = set(owned)
         new_keys = [key for key in keys if key not in owned_set][: max(room, 0)]
         listed = owned_set.union(new_keys)
+        bands = self.band_store
         for key in keys:
-            if key in listed:  # a key no record lists could never be deleted
-                self.store[key] = cluster_id
+            # A key no record lists could never be deleted; an unchanged key is not rewritten.
+            if key in listed and bands.get(key) != cluster_id:
+                bands[key] = cluster_id
         record["bands"] = [*owned, *new_keys]
 
     def _write(self, cluster_id: str, record: dict[str, Any]) -> None:
@@ -315,8 +327,8 @@ class ClusterIndex:
         record = self.store.pop(_CLUSTER_PREFIX + cluster_id, None)
         if record is not None:
             for key in record["bands"]:
-                if self.store.get(key) == cluster_id:
-                    del self.store[key]
+                if self.band_store.get(key) == cluster_id:
+                    del self.band_store[key]
         self._order().pop(cluster_id, None)
 
 

@@ -100,7 +100,8 @@ def register_tag_agent(app: faust.App, topics: Topics, step: StoryTaggingStep,
     async def tag(stream: StreamT[bytes]) -> None:
         stream = cast(Stream[bytes], stream)  # noack_take lives on the concrete class
         # (event with raw bytes) -> TaggedStory | dead letter
-        async for values in stream.noack_take(200, within=0.05):
+        # Small batches: tagging is CPU-bound and holds the event loop while a batch runs.
+        async for values in stream.noack_take(50, within=0.02):
             batch = cast(list[EventT], values)  # noack_take yields the events themselves
             deliveries: list[Awaitable[Any]] = []
             for event in batch:

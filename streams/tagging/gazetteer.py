@@ -9,7 +9,7 @@ import itertools
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -458,7 +458,7 @@ class Gazetteer:
         return self.inflected_ids_of_forms(
             [(*text_stem_options(t), f"{t}/{_EXACT}") for t in tokens])
 
-    def inflected_ids_of_forms(self, forms: list[tuple[str, ...]]) -> tuple[int, ...]:
+    def inflected_ids_of_forms(self, forms: Sequence[tuple[str, ...]]) -> tuple[int, ...]:
         """inflected_ids() from each word's "stem/class" forms (see text_stem_options)."""
         stems = self._stems
         keys = [form for form in forms[0] if form in self.first_stems]

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Iterator
 from importlib import resources
-from itertools import chain
 from typing import Any
 
 from streams.tagging.model import Segment
@@ -47,6 +45,8 @@ def _script_mark_table() -> str:
 
 _SCRIPT_MARKS = _script_mark_table()
 _SCRIPT_MARK_NAMES = tuple((name, mark) for name, mark, _ in _SCRIPT_RANGES_BY_NAME)
+# Every byte but the ASCII letters: what an ASCII line loses to leave its Latin letters.
+_ASCII_NON_LETTERS = bytes(b for b in range(128) if not chr(b).isalpha())
 
 # A word-sized run of letters of any script, used to split mixed-script lines.
 _LETTER_RUN = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
@@ -108,6 +108,8 @@ class LanguageSegmenter:
         self._letter_class = re.compile(
             "[" + re.escape("".join(sorted(self._letter_languages))) + "]"
         )
+        # Text in ASCII cannot hold a distinctive letter unless one of them is ASCII.
+        self._ascii_letters = any(letter.isascii() for letter in self._letter_languages)
         self._lingua: Any = None
         self._lingua_codes: dict[Any, str] = {}
         try:
@@ -196,24 +198,27 @@ class LanguageSegmenter:
 
     def _scores(self, span: str, languages: tuple[str, ...]) -> dict[str, float]:
         lowered = span[:_MAX_SCORED_CHARS].lower()
-        # One point per function word, three per distinctive letter (counted at C speed).
-        points = Counter(chain.from_iterable(
-            filter(None, map(self._word_languages.get, _LETTER_RUN.findall(lowered)))))
-        letters = self._letter_class.findall(lowered)
-        if letters:
-            letter_languages = self._letter_languages
-            for letter, count in Counter(letters).items():
-                for language in letter_languages[letter]:
-                    points[language] += 3 * count
-        return {language: float(points[language]) for language in languages}
+        # One point per function word, three per distinctive letter.
+        points: dict[str, int] = {}
+        for found in filter(None, map(self._word_languages.get, _LETTER_RUN.findall(lowered))):
+            for language in found:
+                points[language] = points.get(language, 0) + 1
+        if self._ascii_letters or not lowered.isascii():
+            letters = self._letter_class.findall(lowered)
+            if letters:
+                letter_languages = self._letter_languages
+                for letter in set(letters):
+                    count = 3 * letters.count(letter)
+                    for language in letter_languages[letter]:
+                        points[language] = points.get(language, 0) + count
+        return {language: float(points.get(language, 0)) for language in languages}
 
     def _decisive(self, script: str, line: str) -> str:
         """The language of a long line when its opening words leave no doubt, else ''."""
         languages = _LATIN_LANGUAGES if script == "latin" else _CYRILLIC_LANGUAGES
         if script == "cyrillic" and len(_KAZAKH_ONLY.findall(line)) >= 2:
             return ""
-        scores = self._scores(line[:_DECISIVE_CHARS], languages)
-        (best, best_score), (_, second_score) = sorted(scores.items(), key=lambda kv: -kv[1])[:2]
+        best, best_score, second_score = _top_two(self._scores(line[:_DECISIVE_CHARS], languages))
         if best_score >= 6 and best_score >= 4 * second_score:
             return best
         return ""
@@ -231,8 +236,7 @@ class LanguageSegmenter:
 
     def _latin_language(self, span: str, hint: str | None) -> str:
         scores = self._scores(span, _LATIN_LANGUAGES)
-        ranked = sorted(scores.items(), key=lambda item: -item[1])
-        (best, best_score), (_, second_score) = ranked[0], ranked[1]
+        best, best_score, second_score = _top_two(scores)
         if best_score >= 2 and best_score >= 1.5 * second_score:
             return best
         if hint in _LATIN_LANGUAGES and scores[hint] >= second_score:
@@ -247,9 +251,17 @@ class LanguageSegmenter:
         return UNDETERMINED
 
 
+def _top_two(scores: dict[str, float]) -> tuple[str, float, float]:
+    """The best language (the first one on a tie), its score and the next best score."""
+    ranked = sorted(scores.values(), reverse=True)
+    best_score = ranked[0]
+    best = next(language for language, score in scores.items() if score == best_score)
+    return best, best_score, ranked[1]
+
+
 def _script_counts(line: str) -> dict[str, int]:
     if line.isascii():
-        latin = sum(map(len, _LATIN.findall(line)))
+        latin = len(line.encode("ascii").translate(None, _ASCII_NON_LETTERS))
         return {"latin": latin} if latin else {}
     counts: dict[str, int] = {}
     marked = line.translate(_SCRIPT_MARKS)

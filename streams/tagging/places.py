@@ -157,8 +157,16 @@ class PlaceTagger:
         speech = "|".join(sorted(map(re.escape, self._lists.speech)))
         # "Henderson said", "Песков заявил": the capitalized word is a person in this story.
         self._speaker = re.compile(r"(?<!\w)(" + _UPPER + r"\w+) (?:" + speech + r")(?!\w)")
+        # Verbs of saying that are plain words are looked up after each run of names instead
+        # (the same finds as _speaker, without a pass of that pattern over the whole story).
+        self._speech_words = frozenset(self._lists.speech)
+        self._speech_by_runs = all(_WORD_RUN.fullmatch(w) for w in self._speech_words)
+        # Facts about a set of candidate places: (any not a town, any region, any country,
+        # largest population).
+        self._id_facts: dict[tuple[int, ...], tuple[bool, bool, bool, int]] = {}
         self._word_forms: dict[str, tuple[str, str, tuple[str, ...]]] = {}
         self._word_roles: dict[str, int] = {}
+        self._runs: dict[str, _RunWords] = {}
 
     def word_role(self, word: str) -> int:
         """What a capitalized word can do: 0 nothing, 1 demonym, 2 start a place name."""
@@ -200,6 +208,49 @@ class PlaceTagger:
             forms = (normalized, stem(normalized), options)
             self._word_forms[word] = forms
         return forms
+
+    def run_words(self, run: str) -> _RunWords:
+        """The words of a run of capitalized words with their offsets, forms and roles, memoized
+        (most runs, "The", "Reuters", "Kazakhstan", recur from story to story)."""
+        found = self._runs.get(run)
+        if found is None:
+            if len(self._runs) >= _WORD_CACHE_SIZE:
+                self._runs.clear()
+            starts: list[int] = []
+            ends: list[int] = []
+            words: list[str] = []
+            for token in _TOKEN.finditer(run):
+                starts.append(token.start())
+                ends.append(token.end())
+                words.append(token.group())
+            forms = [self.word_form(w) for w in words]
+            roles = tuple(self.word_role(w) for w in words)
+            last = _LAST_WORD_RUN.search(run)
+            speaker = last.group() if last and _SPEAKER_NAME.fullmatch(last.group()) else ""
+            whole = last is not None and last.start() == 0  # the name may go on before the run
+            found = _RunWords(
+                tuple(starts), tuple(ends), tuple(words), tuple(f[0] for f in forms),
+                tuple(f[1] for f in forms), tuple(f[2] for f in forms), roles,
+                max(roles, default=_NOTHING), _DEMONYM in roles, speaker, whole,
+            )
+            self._runs[run] = found
+        return found
+
+    def id_facts(self, ids: tuple[int, ...]) -> tuple[bool, bool, bool, int]:
+        """(any not a town, any region, any country, largest population) of candidates."""
+        facts = self._id_facts.get(ids)
+        if facts is None:
+            if len(self._id_facts) >= _WORD_CACHE_SIZE:
+                self._id_facts.clear()
+            kinds = self._kinds
+            facts = (
+                any(kinds[k] != "city" for k in ids),
+                any(kinds[k] == "admin" for k in ids),
+                any(kinds[k] == "country" for k in ids),
+                max(self._populations[k] for k in ids),
+            )
+            self._id_facts[ids] = facts
+        return facts
 
     def tag(
         self,
@@ -373,8 +424,28 @@ _RUN_PATTERN = (
     + _UPPER + _WORD_TAIL + r")*"
 )
 _RUN = re.compile(_RUN_PATTERN)
+_WORD_RUN = re.compile(r"\w+")
+_LAST_WORD_RUN = re.compile(r"\w+$")
+_SPEAKER_NAME = re.compile(_UPPER + r"\w+")
 _HASHTAG = re.compile(r"#(\w+)")
 _ARABIC_WORD = re.compile(r"[\u0621-\u064A\u0671-\u06D3]{4,}")
+
+
+@dataclass(frozen=True, slots=True)
+class _RunWords:
+    """The words of a run (offsets relative to the run) and what the tagger knows of them."""
+
+    starts: tuple[int, ...]
+    ends: tuple[int, ...]
+    words: tuple[str, ...]
+    norms: tuple[str, ...]
+    stems: tuple[str, ...]
+    inflections: tuple[tuple[str, ...], ...]
+    roles: tuple[int, ...]
+    top_role: int
+    has_demonym: bool
+    speaker: str  # its last word when that word could be someone quoted ("Henderson said")
+    speaker_is_whole_run: bool
 
 
 class _Scan:
@@ -391,14 +462,21 @@ class _Scan:
         self.title_lines: dict[int, bool] = {}
         self.demonym_countries: dict[str, float] = {}
         self.last_place_end = -1
-        self.speakers = {m.group(1) for m in tagger._speaker.finditer(text)}
+        self._speakers: set[str] | None = None
         # tokens of the current run: offsets, words, normalized words
-        self.starts: list[int] = []
-        self.ends: list[int] = []
-        self.words: list[str] = []
-        self.norms: list[str] = []
-        self.stems: list[str] = []
-        self.inflections: list[tuple[str, ...]] = []
+        self.starts: Sequence[int] = ()
+        self.ends: Sequence[int] = ()
+        self.words: Sequence[str] = ()
+        self.norms: Sequence[str] = ()
+        self.stems: Sequence[str] = ()
+        self.inflections: Sequence[tuple[str, ...]] = ()
+
+    @property
+    def speakers(self) -> set[str]:
+        """Capitalized words right before a verb of saying ("Henderson said"), found once."""
+        if self._speakers is None:
+            self._speakers = {m.group(1) for m in self.tagger._speaker.finditer(self.text)}
+        return self._speakers
 
     def run(self) -> list[_Match]:
         text = self.text
@@ -406,16 +484,31 @@ class _Scan:
         hashtags: set[int] = set()
         if "#" in text:
             hashtags = {m.start() + 1 for m in _HASHTAG.finditer(text)}
-        word_role = self.tagger.word_role
-        for run in self.tagger._run.finditer(text):
-            roles = [word_role(w) for w in _TOKEN.findall(run.group())]
-            if max(roles) < _NAME:
-                if _DEMONYM in roles:
-                    self._note_demonyms(run.group())
-                if run.start() not in hashtags:
+        tagger = self.tagger
+        runs, run_words = tagger._runs, tagger.run_words
+        found_runs: list[tuple[int, _RunWords]] = []
+        speakers: set[str] = set()
+        speech = tagger._speech_words
+        for run in tagger._run.finditer(text):
+            group = run.group()
+            found = runs.get(group) or run_words(group)
+            found_runs.append((run.start(), found))
+            if found.speaker and text.startswith(" ", run.end()):
+                verb = _WORD_RUN.match(text, run.end() + 1)
+                if verb is not None and verb.group() in speech and not (
+                        found.speaker_is_whole_run and run.start()
+                        and _WORD_RUN.match(text, run.start() - 1)):
+                    speakers.add(found.speaker)
+        if tagger._speech_by_runs:
+            self._speakers = speakers
+        for start, found in found_runs:
+            if found.top_role < _NAME:
+                if found.has_demonym:
+                    self._note_demonym_forms(found.norms, found.stems)
+                if start not in hashtags:
                     continue
-            self._load_run(run.start(), run.end())
-            self._scan_run(matches, hashtags, roles=roles)
+            self._use_run(start, found)
+            self._scan_run(matches, hashtags, roles=found.roles)
         if hashtags:
             done = {m.first_start for m in matches}
             for start in sorted(hashtags - done):
@@ -435,30 +528,33 @@ class _Scan:
 
     def _note_demonyms(self, run: str) -> None:
         """Country context from demonyms ("Kazakh President", "Russian news agency")."""
+        forms = [self.tagger.word_form(word) for word in _TOKEN.findall(run)]
+        self._note_demonym_forms([f[0] for f in forms], [f[1] for f in forms])
+
+    def _note_demonym_forms(self, norms: Sequence[str], stems: Sequence[str]) -> None:
         demonyms = self.lists.demonyms
-        for word in _TOKEN.findall(run):
-            normalized, stemmed, _ = self.tagger.word_form(word)
+        for normalized, stemmed in zip(norms, stems, strict=True):
             country = demonyms.get(normalized) or demonyms.get(stemmed)
             if country is not None:
                 weight = self.demonym_countries.get(country, 0.0)
                 self.demonym_countries[country] = min(1.0, weight + 0.5)
 
     def _load_run(self, start: int, end: int) -> None:
-        self.starts.clear()
-        self.ends.clear()
-        self.words.clear()
-        for token in _TOKEN.finditer(self.text, start, end):
-            self.starts.append(token.start())
-            self.ends.append(token.end())
-            self.words.append(token.group())
-        forms = [self.tagger.word_form(w) for w in self.words]
-        self.norms = [f[0] for f in forms]
-        self.stems = [f[1] for f in forms]
-        self.inflections = [f[2] for f in forms]
+        self._use_run(start, self.tagger.run_words(self.text[start:end]))
+
+    def _use_run(self, start: int, run: _RunWords) -> None:
+        """Make the words of a run found at offset start the current tokens."""
+        if start:
+            self.starts = [start + s for s in run.starts]
+            self.ends = [start + e for e in run.ends]
+        else:
+            self.starts, self.ends = run.starts, run.ends
+        self.words, self.norms = run.words, run.norms
+        self.stems, self.inflections = run.stems, run.inflections
 
     def _scan_run(
         self, matches: list[_Match], hashtags: set[int], arabic: bool = False,
-        roles: list[int] | None = None,
+        roles: Sequence[int] | None = None,
     ) -> None:
         i, count = 0, len(self.words)
         while i < count:
@@ -587,7 +683,6 @@ class _Scan:
         self, match: _Match, key: str, stemmed: bool, hashtag: bool, arabic: bool
     ) -> bool:
         tagger, lists = self.tagger, self.lists
-        kinds, populations = tagger._kinds, tagger._populations
         i, j = match.first_token, match.last_token
         text, start = self.text, match.start
         before: list[str] | None = None
@@ -601,14 +696,7 @@ class _Scan:
                 return False  # "Washington Post"
         else:
             following = ""
-        strong_kind = False
-        regions = False
-        nations = False
-        for k in match.ids:
-            if kinds[k] != "city":
-                strong_kind = True
-                regions = regions or kinds[k] == "admin"
-                nations = nations or kinds[k] == "country"
+        strong_kind, regions, nations, largest = tagger.id_facts(match.ids)
         if not strong_kind and i == j and following and self._person_or_org(i, following):
             return False  # "Vladimir Putin", "Antony Blinken", "Hamm Capital"
         if i == j and self.speakers and self._speaker_name(match, strong_kind, following):
@@ -623,7 +711,6 @@ class _Scan:
                 match.wants_region = True
         if not nations:
             self._find_qualifier(match)
-        largest = max(populations[k] for k in match.ids)
         if stemmed and not strong_kind and (
                 largest < STRONG_POPULATION or self._sentence_start(match.start)):
             return False  # a stem is too loose a match for a small town or a first word

@@ -506,3 +506,18 @@ def test_resend_by_the_same_agency_says_so() -> None:
     update, is_update = cluster_alert(first, resend, desk="d", rule="r", cluster_id="c", now=71.0)
     assert is_update and update.message == "re-sent by Reuters (2 stories)"
     assert update.story_ids == [first_story.id, resend.id]
+
+
+def test_separate_band_store_keeps_only_cluster_records_durable() -> None:
+    """With an in-memory band index, the durable store (a Faust table) holds one record per
+    cluster, and a new index over the same store finds the cluster again (after a rebalance)."""
+    durable: dict[str, object] = {}
+    a = "troops opened fire on protesters in the main square of almaty dozens were killed witnesses said"
+    b = "troops opened fire on protesters in the central square of almaty dozens were killed witnesses said"
+    first = ClusterIndex(store=durable, band_store={})
+    started = first.assign("s1", fingerprint(a), at=100.0)
+    assert started.is_new
+    assert all(key.startswith("c:") for key in durable), sorted(durable)[:3]
+    rebuilt = ClusterIndex(store=durable, band_store={})
+    joined = rebuilt.assign("s2", fingerprint(b), at=101.0)
+    assert not joined.is_new and joined.cluster_id == started.cluster_id and joined.size == 2
