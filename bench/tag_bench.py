@@ -12,7 +12,7 @@ core (os.sched_setaffinity where available):
   stories/s;
 * warm passes (after that first pass): stories/s of each pass, best and median;
 * time per story of each stage (langid, places, violence, severity+sources, lemmas, the rest of
-  Tagger.tag), from one extra pass with timers around the stage calls;
+  Tagger.tag), the least of three extra passes with timers around the stage calls;
 * the baseline: tokenizing and normalizing the same headline and body with text.tokenize (the
   floor any tagger pays), and the ratios of the tagger and of each stage to it;
 * peak RSS (resource.getrusage ru_maxrss) at the end.
@@ -48,6 +48,7 @@ TARGET_LOAD_SECONDS = 5.0
 TARGET_PEAK_RSS_MB = 1_024.0
 
 STAGES = ("langid", "places", "violence", "severity+sources", "lemmas")
+STAGE_PASSES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,9 +199,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         warm.append(wall)
         warm_cpu.append(cpu)
 
-    totals = dict.fromkeys(STAGES, 0.0)
-    with stage_timers(tagger, totals):
-        staged, _ = _timed_pass(tag, stories)
+    # Stage times: the least of a few timed passes, stage by stage (the timers cost a little).
+    best_stages = dict.fromkeys(STAGES, float("inf"))
+    staged = float("inf")
+    for _ in range(STAGE_PASSES):
+        totals = dict.fromkeys(STAGES, 0.0)
+        with stage_timers(tagger, totals):
+            staged = min(staged, _timed_pass(tag, stories)[0])
+        best_stages = {stage: min(best_stages[stage], totals[stage]) for stage in STAGES}
+    totals = best_stages
     gc.collect()
 
     best_warm, median_warm = min(warm), statistics.median(warm)
@@ -273,7 +280,7 @@ def format_report(figures: dict[str, Any]) -> str:
         ratio = figures["stage_to_baseline_ratio"][stage]
         lines.append(f"{stage:<18}{ms:>10.3f}{ratio:>12.2f}")
     lines += [
-        "(stages from one extra pass with timers around each stage call)",
+        f"(stages: least of {STAGE_PASSES} extra passes with timers around each stage call)",
         "",
         f"peak RSS {figures['peak_rss_mb']:.0f} MiB "
         f"({verdict(figures['peak_rss_mb'] <= targets['peak_rss_mb'])}"

@@ -8,6 +8,7 @@ from importlib import resources
 from typing import Any
 
 from streams.tagging.model import Segment
+from streams.tagging.text import bmp_class, is_bmp
 
 UNDETERMINED = "und"
 
@@ -24,32 +25,57 @@ _FOREIGN_LETTER = re.compile(
     r"\u0600-\u06FF\u0750-\u077F\uFB50-\uFDFF\uFE70-\uFEFF]"
 )
 
-# The code point ranges of the four patterns above, as a str.translate table: each character of
-# a script becomes that script's mark, every other character of the BMP a space (characters
-# beyond the BMP are left as they are; none of them is a mark).
+# The code point ranges of the four patterns above (characters beyond the BMP are in none).
 _SCRIPT_RANGES_BY_NAME = (
-    ("latin", "\x01", ((0x41, 0x5A), (0x61, 0x7A), (0xC0, 0xD6), (0xD8, 0xF6), (0xF8, 0x24F))),
-    ("greek", "\x02", ((0x370, 0x3FF), (0x1F00, 0x1FFF))),
-    ("cyrillic", "\x03", ((0x400, 0x52F),)),
-    ("arabic", "\x04", ((0x600, 0x6FF), (0x750, 0x77F), (0xFB50, 0xFDFF), (0xFE70, 0xFEFF))),
+    ("latin", ((0x41, 0x5A), (0x61, 0x7A), (0xC0, 0xD6), (0xD8, 0xF6), (0xF8, 0x24F))),
+    ("greek", ((0x370, 0x3FF), (0x1F00, 0x1FFF))),
+    ("cyrillic", ((0x400, 0x52F),)),
+    ("arabic", ((0x600, 0x6FF), (0x750, 0x77F), (0xFB50, 0xFDFF), (0xFE70, 0xFEFF))),
 )
-
-
-def _script_mark_table() -> str:
-    table = [" "] * 0x10000
-    for _, mark, ranges in _SCRIPT_RANGES_BY_NAME:
-        for low, high in ranges:
-            table[low:high + 1] = [mark] * (high + 1 - low)
-    return "".join(table)
-
-
-_SCRIPT_MARKS = _script_mark_table()
-_SCRIPT_MARK_NAMES = tuple((name, mark) for name, mark, _ in _SCRIPT_RANGES_BY_NAME)
+_SCRIPT_NAMES = tuple(name for name, _ in _SCRIPT_RANGES_BY_NAME)
 # Every byte but the ASCII letters: what an ASCII line loses to leave its Latin letters.
 _ASCII_NON_LETTERS = bytes(b for b in range(128) if not chr(b).isalpha())
 
+
+def _unit_rules() -> tuple[tuple[tuple[str, bytes], ...], tuple[tuple[str, bytes], ...], bytes,
+                           bytes]:
+    """The script ranges as rules on UTF-16 code units (high byte, low byte): high bytes whose
+    every unit belongs to a script, and partial blocks as one bit each, set in a table of high
+    bytes and in a table of the low bytes that complete them."""
+    owner: dict[int, str] = {}
+    for name, ranges in _SCRIPT_RANGES_BY_NAME:
+        for low, high in ranges:
+            for code in range(low, high + 1):
+                owner[code] = name
+    full: list[tuple[str, bytes]] = []
+    partial: list[tuple[str, bytes]] = []
+    high_bits = bytearray(256)
+    low_bits = bytearray(256)
+    for hi in range(256):
+        block = [owner.get(hi << 8 | lo) for lo in range(256)]
+        names = {name for name in block if name is not None}
+        if len(names) == 1 and None not in block:
+            full.append((names.pop(), bytes([hi])))
+            continue
+        for name in sorted(names):  # a block shared by two scripts is two rules
+            bit = 1 << len(partial)
+            if bit > 0x80:
+                raise ValueError("more partial script blocks than bits in a byte")
+            partial.append((name, bytes([bit])))
+            high_bits[hi] |= bit
+            for lo in range(256):
+                if owner.get(hi << 8 | lo) == name:
+                    low_bits[lo] |= bit
+    return tuple(full), tuple(partial), bytes(high_bits), bytes(low_bits)
+
+
+_FULL_UNITS, _PARTIAL_UNITS, _HIGH_BITS, _LOW_BITS = _unit_rules()
+
 # A word-sized run of letters of any script, used to split mixed-script lines.
 _LETTER_RUN = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
+# _LETTER_RUN for BMP text (see text.bmp_class).
+_BMP_LETTER = bmp_class(lambda ch: ch.isalnum() and not ch.isdecimal())
+_BMP_LETTER_RUN = re.compile(_BMP_LETTER + "+(?:['’]" + _BMP_LETTER + "+)*")
 _LINE = re.compile(r"[^\n]*\n|[^\n]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?…»\"”])\s+(?=[\"“«(]?[^\W\d_])")
 
@@ -132,7 +158,11 @@ class LanguageSegmenter:
             return []
         pieces: list[tuple[int, int, str]] = []
         for line in _LINE.finditer(text):
-            pieces.extend(self._line_pieces(text, line.start(), line.end(), hint))
+            start, end = line.span()
+            if end - start == 1 and text[start] == "\n":
+                pieces.append((start, end, ""))  # an empty line joins its neighbours
+                continue
+            pieces.extend(self._line_pieces(text, start, end, hint))
         return _merge(pieces, len(text))
 
     def story_language(self, segments: list[Segment]) -> str:
@@ -200,7 +230,8 @@ class LanguageSegmenter:
         lowered = span[:_MAX_SCORED_CHARS].lower()
         # One point per function word, three per distinctive letter.
         points: dict[str, int] = {}
-        for found in filter(None, map(self._word_languages.get, _LETTER_RUN.findall(lowered))):
+        runs = (_BMP_LETTER_RUN if is_bmp(lowered) else _LETTER_RUN).findall(lowered)
+        for found in filter(None, map(self._word_languages.get, runs)):
             for language in found:
                 points[language] = points.get(language, 0) + 1
         if self._ascii_letters or not lowered.isascii():
@@ -263,12 +294,18 @@ def _script_counts(line: str) -> dict[str, int]:
     if line.isascii():
         latin = len(line.encode("ascii").translate(None, _ASCII_NON_LETTERS))
         return {"latin": latin} if latin else {}
-    counts: dict[str, int] = {}
-    marked = line.translate(_SCRIPT_MARKS)
-    for script, mark in _SCRIPT_MARK_NAMES:
-        n = marked.count(mark)
-        if n:
-            counts[script] = n
+    # Characters of each script, counted on UTF-16 code units at C speed: whole blocks by their
+    # high byte, partial blocks by ANDing bit masks of high and low bytes (one bit per block).
+    units = line.encode("utf-16-be", "surrogatepass")
+    high = units[0::2]
+    both = (int.from_bytes(high.translate(_HIGH_BITS), "big")
+            & int.from_bytes(units[1::2].translate(_LOW_BITS), "big")).to_bytes(len(high), "big")
+    found = dict.fromkeys(_SCRIPT_NAMES, 0)
+    for script, unit in _FULL_UNITS:
+        found[script] += high.count(unit)
+    for script, bit in _PARTIAL_UNITS:
+        found[script] += both.count(bit)
+    counts: dict[str, int] = {script: n for script, n in found.items() if n}
     if _FOREIGN_LETTER.search(line):
         for run in _LETTER_RUN.findall(line):
             language = _single_language_script(run)

@@ -44,7 +44,8 @@ from streams.tagging.gazetteer import (
     text_stem_options,
 )
 from streams.tagging.model import LocationMention, Place, Segment
-from streams.tagging.text import normalize
+from streams.tagging.text import bmp_pattern, is_bmp, normalize
+from streams.tagging.text import words as text_words
 
 _TOKEN = re.compile(r"\w+(?:['’\-]\w+)*", re.UNICODE)
 _CAMEL_PART = re.compile(r"[A-ZÀ-ÖØ-ÞΑ-ΩΆ-ΏА-ЯЁІЇЄҐ][a-zß-öø-ÿα-ωά-ώа-яёіїєґ]+|[A-Z]{2,}(?![a-z])")
@@ -74,10 +75,17 @@ SOUND_ALONE_POPULATION = 200_000
 LEAD_CHARS = 300
 MAX_NAME_TOKENS = 6
 _WORD_CACHE_SIZE = 200_000
+# Runs of names, name lookups and candidate sets remembered before their caches start over.
+_RUN_CACHE_SIZE = 50_000
 _NOTHING, _DEMONYM, _NAME, _DEMONYM_OR_NAME, _SOUNDS_LIKE = 0, 1, 2, 3, 4
 # Stand-in population score of a region competing with towns of the same name.
 _ADMIN_BASE = math.log10(200_000)
 _COUNTRY_BASE = 6.5
+
+
+# What PlaceTagger.name_at found: (candidates, key, last word - first word, characters cut off
+# the end, found by stems).
+_NameFound = tuple[tuple[int, ...], str, int, int, bool]
 
 
 @dataclass(slots=True)
@@ -154,6 +162,7 @@ class PlaceTagger:
         region_words = "|".join(sorted(map(re.escape, self._lists.region_words), key=len,
                                        reverse=True))
         self._run = re.compile(_RUN_PATTERN + r"(?: (?:" + region_words + r")(?!\w))?")
+        self._bmp_run = re.compile(bmp_pattern(self._run.pattern))  # the same on BMP text
         speech = "|".join(sorted(map(re.escape, self._lists.speech)))
         # "Henderson said", "Песков заявил": the capitalized word is a person in this story.
         self._speaker = re.compile(r"(?<!\w)(" + _UPPER + r"\w+) (?:" + speech + r")(?!\w)")
@@ -164,6 +173,8 @@ class PlaceTagger:
         # Facts about a set of candidate places: (any not a town, any region, any country,
         # largest population).
         self._id_facts: dict[tuple[int, ...], tuple[bool, bool, bool, int]] = {}
+        self._weighted_anchors: dict[tuple[int, ...], tuple[int, float]] = {}
+        self._names_at: dict[tuple[tuple[str, ...], bool, bool], _NameFound] = {}
         self._word_forms: dict[str, tuple[str, str, tuple[str, ...]]] = {}
         self._word_roles: dict[str, int] = {}
         self._runs: dict[str, _RunWords] = {}
@@ -214,7 +225,7 @@ class PlaceTagger:
         (most runs, "The", "Reuters", "Kazakhstan", recur from story to story)."""
         found = self._runs.get(run)
         if found is None:
-            if len(self._runs) >= _WORD_CACHE_SIZE:
+            if len(self._runs) >= _RUN_CACHE_SIZE:
                 self._runs.clear()
             starts: list[int] = []
             ends: list[int] = []
@@ -240,7 +251,7 @@ class PlaceTagger:
         """(any not a town, any region, any country, largest population) of candidates."""
         facts = self._id_facts.get(ids)
         if facts is None:
-            if len(self._id_facts) >= _WORD_CACHE_SIZE:
+            if len(self._id_facts) >= _RUN_CACHE_SIZE:
                 self._id_facts.clear()
             kinds = self._kinds
             facts = (
@@ -295,15 +306,9 @@ class PlaceTagger:
         # populous reading of an ambiguous one counts half.
         country_weight: dict[str, float] = {}
         admin_weight: dict[str, float] = {}
-        anchors: dict[tuple[int, ...], int] = {}
+        anchors, weighted_anchor = self._weighted_anchors, self.weighted_anchor
         for match in matches:
-            anchor = anchors.get(match.ids, -2)
-            if anchor == -2:
-                anchor = anchors[match.ids] = self._anchor(match.ids)
-            weight = 1.0
-            if anchor < 0:
-                anchor = max(match.ids, key=lambda i: (kinds[i] == "country", populations[i]))
-                weight = 0.5
+            anchor, weight = anchors.get(match.ids) or weighted_anchor(match.ids)
             code = countries[anchor]
             match.anchor_countries = (code,)
             match.anchor_weight = weight
@@ -334,6 +339,81 @@ class PlaceTagger:
                 own = match.anchor_weight if countries[pick] in match.anchor_countries else 0.0
                 if country_weight.get(countries[pick], 0.0) - own < 1:
                     match.chosen = -1
+
+    def name_at(
+        self, words: Sequence[str], norms: Sequence[str], inflections: Sequence[tuple[str, ...]],
+        arabic: bool, demonym: bool,
+    ) -> _NameFound:
+        """The longest gazetteer name starting at words[0] (memoized per word sequence): its
+        candidates (none when no name starts there), key, last word, characters cut off the
+        last word's end (a possessive "'s") and whether it was found by stems.
+
+        Longest name first: exact keys (also without a possessive "'s"), then stems; a
+        demonym alone is never a place; Arabic words are also tried without clitics."""
+        cache_key = (tuple(words), arabic, demonym)
+        found = self._names_at.get(cache_key)
+        if found is not None:
+            return found
+        if len(self._names_at) >= _RUN_CACHE_SIZE:
+            self._names_at.clear()
+        gazetteer = self._gazetteer
+        key0 = norms[0]
+        last = len(norms) - 1
+        while last > 0 and not words[last][0].isupper() and (
+                norms[last] not in self._lists.region_words):
+            last -= 1  # a name does not end on a connector
+        ids: tuple[int, ...] = ()
+        key = ""
+        cut = 0
+        j = 0
+        stemmed = False
+        for j in range(last, -1, -1):
+            if demonym and j == 0:
+                break
+            key = key0 if j == 0 else " ".join(norms[:j + 1])
+            ids = gazetteer.ids(key)
+            cut = 0
+            if not ids and key.endswith(_POSSESSIVE):
+                key = key[:-2]
+                ids = gazetteer.ids(key)
+                cut = 2
+            if ids:
+                break
+        if not ids and inflections[0] and not demonym:
+            for j in range(last, -1, -1):
+                forms = inflections[:j + 1]
+                if not all(forms):
+                    continue
+                ids = gazetteer.inflected_ids_of_forms(forms)
+                if ids:
+                    key = " ".join(norms[:j + 1])
+                    stemmed = True
+                    cut = 0
+                    break
+        if not ids and arabic and not demonym:
+            key, j, cut = key0, 0, 0
+            while not ids and len(key) > 4 and key[0] in "وبلف":
+                key = key[1:]
+                ids = gazetteer.ids(key)
+        found = (ids, key, j, cut, stemmed)
+        self._names_at[cache_key] = found
+        return found
+
+    def weighted_anchor(self, ids: tuple[int, ...]) -> tuple[int, float]:
+        """The place a mention counts for in the story's context and how much (memoized): its
+        sure place (1), or else its most populous reading, countries first (0.5)."""
+        found = self._weighted_anchors.get(ids)
+        if found is None:
+            if len(self._weighted_anchors) >= _RUN_CACHE_SIZE:
+                self._weighted_anchors.clear()
+            anchor = self._anchor(ids)
+            if anchor >= 0:
+                found = (anchor, 1.0)
+            else:
+                kinds, populations = self._kinds, self._populations
+                found = (max(ids, key=lambda i: (kinds[i] == "country", populations[i])), 0.5)
+            self._weighted_anchors[ids] = found
+        return found
 
     def _anchor(self, ids: tuple[int, ...]) -> int:
         """The place a mention surely names, or -1 when it is ambiguous."""
@@ -431,6 +511,13 @@ _HASHTAG = re.compile(r"#(\w+)")
 _ARABIC_WORD = re.compile(r"[\u0621-\u064A\u0671-\u06D3]{4,}")
 
 
+def _may_hold_arabic(text: str) -> bool:
+    """False when text has no character of the Arabic block (U+0600..U+06FF), whose UTF-8
+    lead bytes are D8..DB: four byte searches instead of a pattern pass over the text."""
+    raw = text.encode("utf-8", "surrogatepass")
+    return b"\xd8" in raw or b"\xd9" in raw or b"\xda" in raw or b"\xdb" in raw
+
+
 @dataclass(frozen=True, slots=True)
 class _RunWords:
     """The words of a run (offsets relative to the run) and what the tagger knows of them."""
@@ -446,6 +533,11 @@ class _RunWords:
     has_demonym: bool
     speaker: str  # its last word when that word could be someone quoted ("Henderson said")
     speaker_is_whole_run: bool
+    inert: bool = field(init=False)  # no name, demonym or speaker
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "inert", self.top_role < _NAME and not self.has_demonym
+                           and not self.speaker)
 
 
 class _Scan:
@@ -489,9 +581,11 @@ class _Scan:
         found_runs: list[tuple[int, _RunWords]] = []
         speakers: set[str] = set()
         speech = tagger._speech_words
-        for run in tagger._run.finditer(text):
+        for run in (tagger._bmp_run if is_bmp(text) else tagger._run).finditer(text):
             group = run.group()
             found = runs.get(group) or run_words(group)
+            if found.inert and not hashtags:
+                continue  # no place name, demonym or speaker in it: nothing to do
             found_runs.append((run.start(), found))
             if found.speaker and text.startswith(" ", run.end()):
                 verb = _WORD_RUN.match(text, run.end() + 1)
@@ -517,7 +611,7 @@ class _Scan:
                     continue  # capitalized hashtags were scanned as runs
                 self._load_run(start, token.end())
                 self._scan_run(matches, hashtags)
-        if not text.isascii() and _ARABIC_WORD.search(text):
+        if not text.isascii() and _may_hold_arabic(text) and _ARABIC_WORD.search(text):
             for word in _ARABIC_WORD.finditer(text):
                 self._load_run(word.start(), word.end())
                 self._scan_run(matches, hashtags, arabic=True)
@@ -578,60 +672,28 @@ class _Scan:
     # -- one candidate ----------------------------------------------------------------------
 
     def _match_at(self, i: int, hashtag: bool, arabic: bool) -> list[_Match] | None:
-        gazetteer, lists, norms = self.gazetteer, self.lists, self.norms
+        tagger, lists, norms = self.tagger, self.lists, self.norms
         key0, stem0 = norms[i], self.stems[i]
         if key0 in lists.never:
             return None
         demonym = lists.demonyms.get(key0) or lists.demonyms.get(stem0)
-        role = self.tagger.word_role(self.words[i])
+        role = tagger.word_role(self.words[i])
         if not hashtag and not arabic and role not in (_NAME, _DEMONYM_OR_NAME, _SOUNDS_LIKE):
             return None
         if role == _SOUNDS_LIKE:
             return self._sounds_like(i)
-        last = min(len(norms) - 1, i + MAX_NAME_TOKENS - 1)
-        while last > i and not self.words[last][0].isupper() and (
-                norms[last] not in self.lists.region_words):
-            last -= 1  # a name does not end on a connector
-        ids: tuple[int, ...] = ()
-        key = ""
-        end = 0
-        j = i
-        stemmed = False
-        # Longest name first: exact keys (also without a possessive "'s"), then stems.
-        for j in range(last, i - 1, -1):
-            if demonym is not None and j == i:
-                break  # a demonym alone is never a place
-            key = key0 if j == i else " ".join(norms[i:j + 1])
-            ids = gazetteer.ids(key)
-            end = self.ends[j]
-            if not ids and key.endswith(_POSSESSIVE):
-                key = key[:-2]
-                ids = gazetteer.ids(key)
-                end -= 2
-            if ids:
-                break
+        stop = i + MAX_NAME_TOKENS
+        found = tagger.name_at(self.words[i:stop], norms[i:stop], self.inflections[i:stop],
+                               arabic, demonym is not None)
+        ids, key, size, cut, stemmed = found
         if not ids and demonym is not None:
             weight = self.demonym_countries.get(demonym, 0.0)
             self.demonym_countries[demonym] = min(1.0, weight + 0.5)
             return None
-        if not ids and self.inflections[i] and demonym is None:
-            for j in range(last, i - 1, -1):
-                forms = self.inflections[i:j + 1]
-                if not all(forms):
-                    continue
-                ids = gazetteer.inflected_ids_of_forms(forms)
-                if ids:
-                    key = " ".join(norms[i:j + 1])
-                    stemmed = True
-                    end = self.ends[j]
-                    break
-        if not ids and arabic:
-            key, j, end = key0, i, self.ends[i]
-            while not ids and len(key) > 4 and key[0] in "وبلف":
-                key = key[1:]
-                ids = gazetteer.ids(key)
         if not ids:
             return self._hashtag_parts(i) if hashtag else None
+        j = i + size
+        end = self.ends[j] - cut
         if key in lists.never:
             return None
         match = _Match(self.starts[i], end, ids, i, j, first_start=self.starts[i])
@@ -816,7 +878,9 @@ class _Scan:
         words: list[str] = []
         end = position - 1  # the space before the name
         while len(words) < 2 and end > 0 and text[end] == " ":
-            start = max(text.rfind(" ", 0, end), text.rfind("\n", 0, end)) + 1
+            # the later of the last space and the last line break (sought after that space)
+            space = text.rfind(" ", 0, end)
+            start = max(space, text.rfind("\n", space + 1, end)) + 1
             word = text[start:end]
             if not word or not (word.isalpha() or _TOKEN.fullmatch(word)):
                 break  # punctuation between the word and the name
@@ -852,7 +916,7 @@ class _Scan:
             return cached
         line_end = text.find("\n", line_start)
         line = text[line_start: len(text) if line_end < 0 else line_end]
-        long_words = [w for w in _TOKEN.findall(line) if len(w) >= 4]
+        long_words = [w for w in text_words(line) if len(w) >= 4]
         capitalized = sum(1 for w in long_words if w[0].isupper())
         title = len(long_words) >= 5 and capitalized >= 0.7 * len(long_words)
         self.title_lines[line_start] = title
