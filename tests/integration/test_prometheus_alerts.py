@@ -31,7 +31,7 @@ DEADLETTER_SELECTOR = 'wirewatch_deadletter_total{job="wirewatch"}'
 NOT_JSON = [
     b"not json",
     b'{"id": "reuters-1", "headline": "Shots in Almaty"',  # cut off mid-object
-    "ΑΛΜΑΤΙ: πυροβολισμοί στην κεντρική πλατεία".encode("iso-8859-7"),  # not UTF-8
+    "ΑΛΜΑΤΙ: πυροβολισμοί στην κεντρική πλατεία".encode(),  # plain text, not a JSON object
     b"\x00\x01\x02\x03",
 ]
 
