@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
+from streams.feeds import text_story
 from streams.tagging.core import Tagger
 from streams.tagging.model import StoryTags
 
@@ -57,26 +58,20 @@ def tag_line(tagger: Tagger, line: str) -> dict[str, Any]:
     return tags_to_json(story_id, tags)
 
 
-def read_text_story(path: Path) -> tuple[str, str | None]:
-    """Body and headline of a plain-text story; a first line starting with `date` holds the
-    date marker and the headline (as in wire exports), and the body is the rest."""
-    text = path.read_text(encoding="utf-8")
-    first, _, rest = text.partition("\n")
-    marker = first.strip().split(maxsplit=2)
-    if len(marker) == 3 and marker[0].lower() == "date":
-        return rest.lstrip("\n"), marker[2]
-    return text, None
-
-
 def run_tag(stdin: IO[str], stdout: IO[str], text_file: Path | None = None, pretty: bool = False,
             stanza_dir: Path | None = None) -> int:
     tagger = Tagger.load(stanza_dir=stanza_dir)
     if text_file is not None:
+        # Read as `wirewatch publish` reads it, so offsets match what the pipeline indexes.
         try:
-            body, headline = read_text_story(text_file)
+            story = text_story(text_file.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as err:
             print(f"wirewatch tag: cannot read {text_file}: {err}", file=sys.stderr)
             return 1
+        if story is None:
+            print(f"wirewatch tag: {text_file} holds no story text", file=sys.stderr)
+            return 1
+        body, headline = story.body, story.headline or None
         out = tags_to_json(text_file.stem, tagger.tag(body, headline=headline))
         if headline:
             out["headline"] = headline
