@@ -56,13 +56,23 @@ MIN_POPULATION_SOUNDS = 50_000
 MIN_SOUND_CHARS = 4
 # Cities with Arabic-script names indexed (Arabic has no capitals to tell names from words).
 MIN_POPULATION_ARABIC_NAMES = 100_000
+# Locales whose CLDR exemplar city names (babel: one city per time zone, "Λισαβόνα", "Рим")
+# are indexed: GeoNames lacks many of them, or drops them as too short.
+EXEMPLAR_CITY_LOCALES = ("el", "uk", "ru")
 
 _TOKEN = re.compile(r"\w+(?:['’\-]\w+)*", re.UNICODE)
 _DATA = "data"
 
 
+# Apostrophes folded to "'" in names and words (Ukrainian spells one name with any of them),
+# and Ukrainian "ґ" to "г" (foreign names are written with either: "Сантьяґо", "Сантьяго").
+_APOSTROPHES = "\u2019\u02bc"
+_LETTER_VARIANTS = {"ґ": "г"}
+
+
 def _fold_table() -> dict[int, str]:
-    """Per-character normalization table equal to text.normalize on casefolded text."""
+    """Per-character normalization table equal to text.normalize on casefolded text, with
+    apostrophes and letter variants unified."""
     table: dict[int, str] = {}
     for code in range(0x3000):
         folded = chr(code).casefold()
@@ -71,6 +81,10 @@ def _fold_table() -> dict[int, str]:
         normalized = normalize(folded)
         if normalized != folded:
             table[ord(folded)] = normalized
+    for apostrophe in _APOSTROPHES:  # "Куп'янськ", "Куп’янськ" and "Купʼянськ" are one name
+        table[ord(apostrophe)] = "'"
+    for letter, variant in _LETTER_VARIANTS.items():
+        table[ord(letter)] = variant
     return table
 
 
@@ -95,12 +109,13 @@ def name_key(name: str) -> str:
 
 # Light suffix stripping for inflected toponyms (Russian, Ukrainian, Greek), longest first.
 # Both gazetteer names and text tokens are stemmed the same way, so "Москве" meets "Москва",
-# "Ρωσίας" meets "Ρωσία" and "Україні" meets "Україна".
+# "Ρωσίας" meets "Ρωσία" and "Україні" meets "Україна". Words are folded first ("ї" is "і"),
+# so the Ukrainian endings are written folded: "оі" is "-ої" ("Київської"), "і" is also "-ї".
 _CYRILLIC_ENDINGS = (
-    "ами", "ями", "ого", "его", "ому", "ему", "ыми", "ими", "ией", "ою", "ею", "ых", "их",
-    "ым", "им", "ой", "ей", "ий", "ый", "ая", "яя", "ое", "ее", "ые", "ие", "ую", "юю", "ом",
-    "ем", "ах", "ях", "ам", "ям", "ию", "ия", "ии", "ью", "ої", "ій", "ів", "ові", "еві",
-    "а", "я", "ы", "и", "у", "ю", "е", "о", "ь", "і", "ї", "й",
+    "ами", "ями", "ого", "его", "ому", "ему", "ыми", "ими", "ией", "ою", "ею", "єю", "ых", "их",
+    "ым", "им", "ім", "ой", "ей", "ий", "ый", "ая", "яя", "ое", "ее", "ые", "ие", "ую", "юю",
+    "ом", "ем", "ах", "ях", "ам", "ям", "ию", "ия", "ии", "ью", "оі", "ій", "ів", "ові", "еві",
+    "а", "я", "ы", "и", "у", "ю", "е", "о", "ь", "і", "й",
 )
 _GREEK_ENDINGS = (
     "ουσ", "εωσ", "ων", "ασ", "ησ", "οσ", "ου", "εσ", "οι", "α", "η", "ο", "ι", "σ", "ε",
@@ -143,7 +158,10 @@ def stem(token: str) -> str:
 # Declension classes. A place name's ending in the nominative gives its class; an ending seen
 # in text gives the classes it can inflect. "Москве" (е) may be class A, and "Москва" (а) is
 # class A: they meet. "Советом" (ом) cannot be "Совето" (о: indeclinable), "Βουλή" (η) cannot
-# be "Βούλα" (α), "Κωνσταντίνος" (ος) cannot be "Κωνσταντίνη" (η).
+# be "Βούλα" (α), "Κωνσταντίνος" (ος) cannot be "Κωνσταντίνη" (η). Ukrainian adds: UE, neuter
+# names in "-е" ("Гуляйполе", "Південне": "Гуляйполі", "Південного"); PL, plural town names
+# ("Суми": "Сум", "Сумах"); ALTI, the dative/locative "-і" that turns a stem's last к/г/х into
+# ц/з/с ("Білозерка": "Білозерці", "Гамбург": "Гамбурзі").
 _NAME_CLASSES = {
     "cyrillic": {
         "": "C0", "а": "A", "я": "JA", "ия": "IJA", "ь": "SOFT", "й": "CJ", "ы": "PL",
@@ -157,29 +175,34 @@ _NAME_CLASSES = {
 }
 _TEXT_CLASSES: dict[str, dict[str, tuple[str, ...]]] = {
     "cyrillic": {
-        "": ("C0",), "а": ("C0", "A", "NO"), "у": ("C0", "A", "NO"),
+        "": ("C0", "PL"), "а": ("C0", "A", "NO"), "у": ("C0", "A", "NO"),
         "е": ("C0", "A", "JA", "SOFT", "CJ", "NE", "NO"), "о": ("NO",),
-        "ом": ("C0", "ADJM", "ADJN", "NO"), "ем": ("SOFT", "CJ", "ADJM", "ADJN", "NE"),
+        "ом": ("C0", "ADJM", "ADJN", "NO"), "ем": ("SOFT", "CJ", "ADJM", "ADJN", "NE", "UE"),
         "ы": ("A", "PL"), "и": ("A", "JA", "SOFT"), "ой": ("A", "ADJM", "ADJF"),
-        "ою": ("A", "ADJF"), "ей": ("JA", "ADJF"), "ею": ("JA", "ADJF"),
-        "ю": ("JA", "SOFT", "CJ", "NE"), "я": ("JA", "SOFT", "CJ", "NE"), "ь": ("SOFT",),
-        "ью": ("SOFT",), "й": ("CJ",),
+        "ою": ("A", "ADJF"), "ей": ("JA", "ADJF"), "ею": ("A", "JA", "ADJF"), "єю": ("JA",),
+        "ю": ("JA", "SOFT", "CJ", "NE", "UE"), "я": ("JA", "SOFT", "CJ", "NE", "UE"),
+        "ь": ("SOFT",), "ью": ("SOFT",), "й": ("CJ",),
         "ия": ("IJA",), "ии": ("IJA",), "ию": ("IJA",), "ией": ("IJA",),
-        "ый": ("ADJM",), "ий": ("ADJM",), "ого": ("ADJM", "ADJN"), "его": ("ADJM", "ADJN"),
-        "ому": ("ADJM", "ADJN"), "ему": ("ADJM", "ADJN"), "ым": ("ADJM", "ADJN", "ADJPL"),
-        "им": ("ADJM", "ADJN", "ADJPL"), "ая": ("ADJF",), "яя": ("ADJF",), "ую": ("ADJF",),
+        "ый": ("ADJM",), "ий": ("ADJM",), "ого": ("ADJM", "ADJN", "UE"),
+        "его": ("ADJM", "ADJN"), "ому": ("ADJM", "ADJN", "UE"), "ему": ("ADJM", "ADJN"),
+        "ым": ("ADJM", "ADJN", "ADJPL"), "им": ("ADJM", "ADJN", "ADJPL", "UE"),
+        "ім": ("ADJM", "ADJN", "UE"), "ая": ("ADJF",), "яя": ("ADJF",), "ую": ("ADJF",),
         "юю": ("ADJF",), "ое": ("ADJN",), "ее": ("ADJN",), "ые": ("ADJPL",), "ие": ("ADJPL",),
         "ых": ("ADJPL",), "их": ("ADJPL",), "ыми": ("ADJPL",), "ими": ("ADJPL",),
         "ах": ("A", "PL"), "ях": ("JA", "PL"), "ам": ("A", "PL"), "ям": ("JA", "PL"),
-        "ами": ("A", "PL"), "ями": ("JA", "PL"), "і": ("C0", "A"), "ї": ("JA",),
-        "ові": ("C0",), "еві": ("C0",),
+        "ами": ("A", "PL"), "ями": ("JA", "PL"), "ів": ("PL",),
+        "і": ("C0", "A", "JA", "SOFT", "CJ", "UE", "ALTI"), "ій": ("A",), "оі": ("A",),
+        "ові": ("C0",), "еві": ("C0", "SOFT"),
     },
     "greek": {
         "": ("GC",), "σ": ("GC",), "α": ("GA", "GAS"), "ασ": ("GA", "GAS"), "η": ("GH", "GHS"),
         "ησ": ("GH", "GHS"), "οσ": ("GOS",), "ου": ("GOS", "GO"), "ο": ("GOS", "GO"),
-        "ι": ("GI",), "εσ": ("GES",), "ων": ("GES", "GA"),
+        "ι": ("GI",), "εσ": ("GES",), "ων": ("GES", "GA"), "ιου": ("GI",),
     },
 }
+# A word whose longest ending is one of these may also end in the other: "Харкові" is
+# "Харков-і" as well as "Харк-ові", "Βελιγραδίου" is "Βελιγραδ-ίου" as well as "Βελιγραδί-ου".
+_OTHER_ENDINGS = {"ові": ("і",), "еві": ("і",), "ου": ("ιου",)}
 _EXACT = "="
 _MAX_INFLECTED_KEYS = 16
 
@@ -203,6 +226,8 @@ def name_stem_token(token: str) -> str | None:
     if script == "cyrillic" and declension is None:
         if ending == "е" and base.endswith("ь"):
             declension = "NE"  # Запорожье, Приморье
+        elif ending == "е" and base[-1] in _CYRILLIC_CONSONANTS:
+            declension = "UE"  # Гуляйполе, Південне
         elif ending == "о" and base.endswith(("ов", "ев", "ин", "ын")):
             declension = "NO"  # Иваново, Кемерово, Бородино
     return None if declension is None else f"{base}/{declension}"
@@ -213,8 +238,56 @@ def text_stem_options(token: str) -> tuple[str, ...]:
     script = _script(token)
     if not script:
         return ()
+    classes = _TEXT_CLASSES[script]
     base, ending = split_ending(token)
-    return tuple(f"{base}/{c}" for c in _TEXT_CLASSES[script].get(ending, ()))
+    options = tuple(f"{base}/{c}" for c in classes.get(ending, ()))
+    for other in _OTHER_ENDINGS.get(ending, ()):
+        if token.endswith(other) and len(token) - len(other) >= _MIN_STEM:
+            other_base = token[:-len(other)]
+            options += tuple(f"{other_base}/{c}" for c in classes[other])
+    return options
+
+
+# Ukrainian stems change in oblique cases. A last syllable's "і" becomes "о" or "е" ("Харків":
+# "Харкова", "Тернопіль": "Тернополя", "Ірпінь": "Ірпеня"), or "є" after a vowel ("Київ":
+# "Києва"; folded, "ї" reads "і"); a stem's last к/г/х becomes ц/з/с before the dative and
+# locative "-і" ("Білозерці", "Гамбурзі", "Кривому Розі").
+_CYRILLIC_CONSONANTS = frozenset("бвгґджзйклмнпрстфхцчшщ")
+_CYRILLIC_VOWELS = frozenset("аеиоуыэюяєі")
+_CLOSED_I = re.compile(r"(\w+)і([бвгґджзклмнпрстфхцчшщ]ь?)")
+_LOCATIVE_CONSONANTS = {"к": "ц", "г": "з", "х": "с"}
+_ALTERNATING_ENDS = ("к", "г", "х", "ка", "га", "ха")
+_KEEPS_K = ("ськ", "цьк", "ск", "цк")  # "Донецьк": "у Донецьку", never "Донецьці"
+# Names ending so are plural in these countries ("Суми", "Черкаси", "Чернівці"), with a bare
+# stem for a genitive ("Сум", "Черкас"); masculine plurals in "-ики" take "-ов" instead
+# ("Текстильщики": "Текстильщиков", so "Текстильщик" is another word).
+PLURAL_NAME_COUNTRIES = frozenset(("UA", "RU", "BY"))
+_PLURAL_ENDINGS = ("и", "і")
+_MASCULINE_PLURAL_ENDING = "ики"
+
+
+def _oblique_stems(token: str, form: str | None, plural: bool) -> list[str]:
+    """Extra "stem/class" forms of a name's last word (see the alternations above)."""
+    found: list[str] = []
+    forms = [form] if form is not None else []
+    closed = _CLOSED_I.fullmatch(token)
+    if closed is not None:
+        before, after = closed.groups()
+        vowels = "є" if before[-1] in _CYRILLIC_VOWELS else "ое"
+        for vowel in vowels:
+            changed = name_stem_token(f"{before}{vowel}{after}")
+            if changed is not None:
+                found.append(changed)
+                forms.append(changed)
+    for each in forms:
+        base, _, declension = each.partition("/")
+        if declension in ("A", "C0") and base[-1] in _LOCATIVE_CONSONANTS and not (
+                base.endswith(_KEEPS_K)):
+            found.append(f"{base[:-1]}{_LOCATIVE_CONSONANTS[base[-1]]}/ALTI")
+    if plural and token.endswith(_PLURAL_ENDINGS) and len(token) > _MIN_STEM and not (
+            token.endswith(_MASCULINE_PLURAL_ENDING)):
+        found.append(f"{token[:-1]}/PL")
+    return found
 
 
 def name_stem_key(key: str) -> str | None:
@@ -231,6 +304,29 @@ def name_stem_key(key: str) -> str | None:
             parts.append(form)
             inflects = True
     return " ".join(parts) if inflects else None
+
+
+def name_stem_keys(key: str, plural: bool = False) -> list[str]:
+    """All stem-index keys of a name: name_stem_key() and the oblique stems of its last word
+    (plural: the name may be a plural, see PLURAL_NAME_COUNTRIES)."""
+    if key.isascii():
+        return []
+    primary = name_stem_key(key)
+    keys = [] if primary is None else [primary]
+    space = key.rfind(" ")
+    last = key[space + 1:]
+    if not ("і" in last or last.endswith(_ALTERNATING_ENDS)
+            or (plural and last.endswith(_PLURAL_ENDINGS))):
+        return keys  # most names: nothing alternates
+    if space < 0:
+        head = ""
+    elif primary is not None:
+        head = primary.rsplit(" ", 1)[0]
+    else:
+        head = " ".join(f"{token}/{_EXACT}" for token in key[:space].split(" "))
+    for extra in _oblique_stems(last, name_stem_token(last), plural):
+        keys.append(f"{head} {extra}" if head else extra)
+    return keys
 
 
 def text_stem_keys(tokens: list[str]) -> list[str]:
@@ -439,7 +535,8 @@ class Gazetteer:
             builder.add_countries()
             builder.add_admin_regions()
             builder.add_cities()
-            builder.add_aliases()
+            builder.add_aliases("places_aliases.tsv")
+            builder.add_aliases("places_exonyms.tsv")
             return builder.build()
         finally:
             if collecting:
@@ -522,6 +619,8 @@ class _Builder:
         self.common_words = frozenset(row[1] for row in _data_lines("places_common_words.tsv"))
         self.ambiguous: set[str] = set()
         self.sounds: dict[str, Any] = {}
+        # (time zone, English city name) -> exemplar names of that city in other locales
+        self.exemplars = _exemplar_city_names()
 
     def _sound(self, key: str, index: int) -> None:
         parts = [sound_key(token) for token in key.split(" ")]
@@ -532,13 +631,12 @@ class _Builder:
         if not key or key.count(" ") >= MAX_NAME_TOKENS:
             return
         _add(self.names, key, index)
-        if not key.isascii():
-            stemmed = name_stem_key(key)
-            if stemmed is not None:
-                _add(self.stems, stemmed, index)
+        for stemmed in name_stem_keys(key):
+            _add(self.stems, stemmed, index)
 
     def _unindex(self, key: str, index: int) -> None:
-        for table, table_key in ((self.names, key), (self.stems, name_stem_key(key) or "")):
+        tables = [(self.names, key), *((self.stems, k) for k in name_stem_keys(key))]
+        for table, table_key in tables:
             found = table.get(table_key)
             if found == index:
                 del table[table_key]
@@ -594,6 +692,8 @@ class _Builder:
         names = self.names
         stems = self.stems
         city_index = self.city_index
+        exemplars = self.exemplars
+        exemplar_cities: dict[tuple[str, str], tuple[int, int]] = {}
         primaries: set[str] = set()
         latin_alternates: set[str] = set()
         for city in cities.values():
@@ -604,6 +704,11 @@ class _Builder:
                               float(city["longitude"]), "city", population,
                               f"{country_code}.{city['admin1code']}")
             city_index[geonames_id] = index
+            name = city["name"]
+            zone = (city["timezone"], name if name.isascii() else fold(name))
+            if zone in exemplars and population > exemplar_cities.get(zone, (-1, 0))[0]:
+                exemplar_cities[zone] = (population, index)
+            plural = country_code in PLURAL_NAME_COUNTRIES
             primary = name_key(city["name"])
             primaries.add(primary)
             if population >= MIN_POPULATION_SOUNDS and primary.isascii():
@@ -639,19 +744,35 @@ class _Builder:
                 else:
                     found.append(index)
                 if not key.isascii():
-                    stemmed = name_stem_key(key)
-                    if stemmed is not None:
+                    for stemmed in name_stem_keys(key, plural):
                         _add(stems, stemmed, index)
         self._after_cities(primaries, latin_alternates)
+        self._add_exemplar_names(exemplar_cities)
+
+    def _add_exemplar_names(self, exemplar_cities: dict[tuple[str, str], tuple[int, int]]) -> None:
+        """CLDR names of the most populous town of each time zone named after it, unless the
+        name is a country's (a country beats a town of the same name anyway)."""
+        countries = set(self.country_index.values())
+        for zone, (_, index) in exemplar_cities.items():
+            for name in self.exemplars[zone]:
+                key = name_key(name)
+                found = self.names.get(key)
+                if found is not None and countries.intersection(
+                        (found,) if isinstance(found, int) else found):
+                    continue
+                if key in self.common_words:
+                    self.ambiguous.add(key)
+                self._index(key, index)
 
     def _after_cities(self, primaries: set[str], latin_alternates: set[str]) -> None:
         """One-word Latin alternate names of smaller towns ("Pedro", "Rashid") are ambiguous
         unless they are some town's main name."""
         self.ambiguous.update(latin_alternates - primaries)
 
-    def add_aliases(self) -> None:
-        """Curated names: short forms, acronyms, inflected forms the stemmer misses."""
-        for target, alias in _data_lines("places_aliases.tsv"):
+    def add_aliases(self, file_name: str) -> None:
+        """Curated names (places_aliases.tsv: short forms, acronyms; places_exonyms.tsv: names
+        of foreign places in the languages read)."""
+        for target, alias in _data_lines(file_name):
             remove = target.startswith("-")
             kind, _, ident = target.lstrip("-").partition(":")
             if kind == "country":
@@ -661,7 +782,7 @@ class _Builder:
             else:
                 index = self.city_index.get(int(ident))
             if index is None:
-                raise ValueError(f"places_aliases.tsv: unknown place {target}")
+                raise ValueError(f"{file_name}: unknown place {target}")
             if remove:
                 self._unindex(name_key(alias), index)
             else:
@@ -689,6 +810,28 @@ def _add(table: dict[str, Any], key: str, index: int) -> None:
             table[key] = [found, index]
     elif index not in found:
         found.append(index)
+
+
+def _exemplar_city_names() -> dict[tuple[str, str], list[str]]:
+    """(time zone, English name) -> the city's names in EXEMPLAR_CITY_LOCALES (CLDR via babel;
+    empty without babel). A zone's city is the town whose GeoNames main name is its English
+    name ("Europe/Lisbon": Lisbon); names with a comma ("Beulah, North Dakota") are left out."""
+    try:
+        from babel import Locale
+    except ImportError:  # pragma: no cover - babel is optional
+        return {}
+    english = Locale.parse("en").time_zones
+    names: dict[tuple[str, str], list[str]] = {}
+    for locale in EXEMPLAR_CITY_LOCALES:
+        for zone, info in Locale.parse(locale).time_zones.items():
+            name = info.get("city")
+            city = english.get(zone, {}).get("city") or zone.rsplit("/", 1)[-1].replace("_", " ")
+            if name and "," not in name and name != city:
+                names.setdefault((zone, city), []).append(name)
+                folded = fold(city)  # met by folded non-ASCII GeoNames names ("Zürich")
+                if folded != city:
+                    names.setdefault((zone, folded), []).append(name)
+    return names
 
 
 def _country_name_variants(name: str) -> Iterable[str]:
@@ -722,6 +865,7 @@ __all__ = [
     "greek_sound_key",
     "name_key",
     "name_stem_key",
+    "name_stem_keys",
     "read_rows",
     "sound_key",
     "split_ending",

@@ -14,7 +14,9 @@ How a name becomes a place mention:
   need only a capital letter (or a hashtag). Names that are also common words ("Nice", "Split",
   "Reading", "Mobile", "Δράμα", "Орёл") and small towns need more: not at a sentence start or in
   a title-case headline, and in Latin script a cue word before them ("in Nice", "near Split") or
-  a qualifier after them ("Mobile, Alabama"); a span proposed by an NER model is enough alone.
+  a qualifier after them ("Mobile, Alabama"); a span proposed by an NER model is enough alone,
+  and so is a dateline ("Суми, 13 квітня."). Country names on the "weak_name" list ("Того")
+  need the same evidence.
 - Resolution: a qualifier wins ("Paris, Texas"); a country beats a town of the same name; a
   region beats a country only when the story places itself in the region's country and not in
   that country ("Georgia" with "Atlanta" is the US state); otherwise the largest population,
@@ -120,6 +122,7 @@ class _Lists:
     place_next: frozenset[str]
     speech: frozenset[str]
     region_words: frozenset[str]
+    weak_names: frozenset[str]
     demonyms: dict[str, str]
 
     @classmethod
@@ -143,6 +146,7 @@ class _Lists:
             place_next=frozenset(kinds.get("place_next", ())),
             speech=frozenset(kinds.get("speech", ())),
             region_words=frozenset(kinds.get("region_word", ())),
+            weak_names=frozenset(kinds.get("weak_name", ())),
             demonyms=demonyms,
         )
 
@@ -508,6 +512,9 @@ _WORD_RUN = re.compile(r"\w+")
 _LAST_WORD_RUN = re.compile(r"\w+$")
 _SPEAKER_NAME = re.compile(_UPPER + r"\w+")
 _HASHTAG = re.compile(r"#(\w+)")
+# What follows a dateline's place: a date ("Суми, 13 квітня", "ALMATY, Jan 6") or a credit
+# ("WASHINGTON (AP)").
+_DATELINE_TAIL = re.compile(r", (?:\d|[^\W\d_]{3,}\.? \d)| \(")
 _ARABIC_WORD = re.compile(r"[\u0621-\u064A\u0671-\u06D3]{4,}")
 
 
@@ -781,12 +788,12 @@ class _Scan:
             return True
         weak = not strong_kind and (
             largest < STRONG_POPULATION or self.gazetteer.is_ambiguous(key))
-        if not weak:
+        if not weak and key not in lists.weak_names:
             return True
         if hashtag or arabic:
             return False
-        if match.qualifier_ids or self._continues_list(match.start):
-            match.evidence = True  # "Mobile, Alabama"; "in Split and Reading"
+        if match.qualifier_ids or self._continues_list(match.start) or self._dateline(match):
+            match.evidence = True  # "Mobile, Alabama"; "in Split and Reading"; "Суми, 13 квітня"
             return True
         if self._sentence_start(match.start) or self._title_line(match.start):
             return False
@@ -849,6 +856,13 @@ class _Scan:
             if wide:
                 match.qualifier_ids = wide
                 return
+
+    def _dateline(self, match: _Match) -> bool:
+        """True when the name opens a line and a date or an agency credit follows it."""
+        start = match.start
+        if start and self.text[start - 1] != "\n":
+            return False
+        return _DATELINE_TAIL.match(self.text, match.end) is not None
 
     def _proposed(self, match: _Match) -> bool:
         for s, e in self.spans:
