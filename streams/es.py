@@ -7,17 +7,18 @@ import json
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from elasticsearch import ApiError, AsyncElasticsearch, TransportError
 from elasticsearch import ConnectionError as ESConnectionError
 
 from streams import metrics
-from streams.records import Alert, TaggedStory
+from streams.records import Alert
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,55 +46,80 @@ def _epoch_to_iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, tz=UTC).isoformat()
 
 
-def story_document(story: TaggedStory, now: float | None = None) -> dict[str, Any]:
-    """The Elasticsearch document of a tagged story (mapping: schemas/es/stories.template.json)."""
+# Fields a tagged story's JSON must carry to become a document (the rest have defaults here).
+_REQUIRED_STORY_FIELDS = ("id", "body", "received_at", "tagged_at")
+
+
+def decode_tagged_story(value: object) -> dict[str, Any] | str:
+    """The JSON object of a TaggedStory message (as the tag agent wrote it), or why it is not
+    one. Decoded as plain JSON: the index agent needs no Record objects, only the fields."""
+    if not isinstance(value, bytes):
+        return f"value is {type(value).__name__}, expected TaggedStory JSON bytes"
+    try:
+        data = orjson.loads(value)
+    except orjson.JSONDecodeError as err:
+        return f"not a TaggedStory: not JSON: {err}"[:1000]
+    if not isinstance(data, dict):
+        return f"not a TaggedStory: a JSON {type(data).__name__}, not an object"
+    missing = [name for name in _REQUIRED_STORY_FIELDS if name not in data]
+    if missing or not isinstance(data["id"], str) or not data["id"]:
+        return f"not a TaggedStory: missing or empty {', '.join(missing) or 'id'}"
+    return data
+
+
+def story_document(story: Mapping[str, Any], now: float | None = None) -> dict[str, Any]:
+    """The Elasticsearch document of a tagged story, from its JSON object (TaggedStory fields;
+    mapping: schemas/es/stories.template.json)."""
     focus = None
-    if story.focus is not None:
-        f = story.focus
+    f = story.get("focus")
+    if f:
         focus = {
-            "name": f.name, "country_code": f.country_code, "geonames_id": f.geonames_id,
-            "kind": f.kind, "point": {"lat": f.lat, "lon": f.lon},
+            "name": f["name"], "country_code": f["country_code"],
+            "geonames_id": f["geonames_id"], "kind": f["kind"],
+            "point": {"lat": f["lat"], "lon": f["lon"]},
         }
+    mentions = story.get("locations") or []
     locations = [
         {
-            "text": m.text, "start": m.start, "end": m.end, "name": m.name,
-            "country_code": m.country_code, "geonames_id": m.geonames_id, "kind": m.kind,
-            "point": {"lat": m.lat, "lon": m.lon},
+            "text": m["text"], "start": m["start"], "end": m["end"], "name": m["name"],
+            "country_code": m["country_code"], "geonames_id": m["geonames_id"],
+            "kind": m["kind"], "point": {"lat": m["lat"], "lon": m["lon"]},
         }
-        for m in story.locations
+        for m in mentions
     ]
+    violence = story.get("violence") or []
     # @timestamp is when the wire reached wirewatch: dashboards and "--since" follow arrival, so
     # a late or re-sent story still shows up now; the feed's own date stays in published_at.
-    stamp = _epoch_to_iso(story.received_at or story.tagged_at)
+    stamp = _epoch_to_iso(story["received_at"] or story["tagged_at"])
     return {
         "@timestamp": stamp,
-        "id": story.id,
-        "headline": story.headline,
-        "body": story.body,
-        "lemmas": story.lemmas,
-        "language": story.language,
-        "languages": story.languages,
-        "source": story.source,
-        "url": story.url,
-        "published_at": story.published_at,
-        "received_at": story.received_at,
-        "tagged_at": story.tagged_at,
+        "id": story["id"],
+        "headline": story.get("headline", ""),
+        "body": story["body"],
+        "lemmas": story.get("lemmas", ""),
+        "language": story.get("language", "und"),
+        "languages": story.get("languages", []),
+        "source": story.get("source", ""),
+        "url": story.get("url", ""),
+        "published_at": story.get("published_at"),
+        "received_at": story["received_at"],
+        "tagged_at": story["tagged_at"],
         "indexed_at": time.time() if now is None else now,
-        "countries": story.countries,
-        "categories": story.categories,
-        "sources": story.sources,
-        "place_names": sorted({m.name for m in story.locations}),
-        "place_ids": sorted({str(m.geonames_id) for m in story.locations if m.geonames_id}),
+        "countries": story.get("countries", []),
+        "categories": story.get("categories", []),
+        "sources": story.get("sources", []),
+        "place_names": sorted({m["name"] for m in mentions}),
+        "place_ids": sorted({str(m["geonames_id"]) for m in mentions if m["geonames_id"]}),
         "place_points": [loc["point"] for loc in locations],
-        "severity": story.severity,
-        "killed": story.killed,
-        "injured": story.injured,
-        "violent": bool(story.violence),
+        "severity": story.get("severity", 0),
+        "killed": story.get("killed", 0),
+        "injured": story.get("injured", 0),
+        "violent": bool(violence),
         "focus": focus,
         "locations": locations,
         "violence": [
-            {"text": v.text, "start": v.start, "end": v.end, "category": v.category}
-            for v in story.violence
+            {"text": v["text"], "start": v["start"], "end": v["end"], "category": v["category"]}
+            for v in violence
         ],
     }
 
@@ -150,17 +176,19 @@ class BulkIndexer:
 
     async def write(self, docs: Sequence[tuple[str, dict[str, Any]]]) -> list[Rejected]:
         """Index docs (id, source); returns those refused for good."""
-        pending = list(docs)
+        # Each action and document is encoded once (orjson), not again on every retry.
+        pending = [(doc_id, orjson.dumps({"index": {"_index": self.alias, "_id": doc_id}}),
+                    orjson.dumps(source)) for doc_id, source in docs]
         rejected: list[Rejected] = []
         attempt = 0
         while pending:
-            operations: list[dict[str, Any]] = []
-            for doc_id, source in pending:
-                operations.append({"index": {"_index": self.alias, "_id": doc_id}})
-                operations.append(source)
+            operations = [line for _, action, source in pending for line in (action, source)]
             started = time.perf_counter()
             try:
-                resp = await self.client.bulk(operations=operations, refresh=False)
+                # Lines already encoded go out as they are (the client's NDJSON serializer
+                # passes bytes through); its annotation only names dicts.
+                resp = await self.client.bulk(
+                    operations=operations, refresh=False)  # type: ignore[arg-type]
             except (ESConnectionError, TransportError, ApiError) as err:
                 if isinstance(err, ApiError) and err.meta.status not in _RETRYABLE_STATUS:
                     raise
@@ -170,14 +198,14 @@ class BulkIndexer:
                 continue
             finally:
                 metrics.ES_BULK_SECONDS.labels(self.alias).observe(time.perf_counter() - started)
-            retry: list[tuple[str, dict[str, Any]]] = []
-            for (doc_id, source), item in zip(pending, resp["items"], strict=True):
+            retry: list[tuple[str, bytes, bytes]] = []
+            for (doc_id, action, source), item in zip(pending, resp["items"], strict=True):
                 result = item["index"]
                 status = int(result.get("status", 500))
                 if status < 300:
                     metrics.ES_DOCS_INDEXED.labels(self.alias).inc()
                 elif status in _RETRYABLE_STATUS:
-                    retry.append((doc_id, source))
+                    retry.append((doc_id, action, source))
                 else:
                     metrics.ES_BULK_ERRORS.labels(self.alias, "item").inc()
                     error = result.get("error", {})

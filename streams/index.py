@@ -13,8 +13,8 @@ from faust.types import EventT, StreamT
 from streams import metrics
 from streams.app import Topics
 from streams.deadletter import send_to_deadletter
-from streams.es import BulkIndexer, alert_document, story_document
-from streams.records import Alert, TaggedStory
+from streams.es import BulkIndexer, alert_document, decode_tagged_story, story_document
+from streams.records import Alert
 
 
 def decode_record(record_type: type[faust.Record], value: object) -> faust.Record | str:
@@ -27,24 +27,43 @@ def decode_record(record_type: type[faust.Record], value: object) -> faust.Recor
         return f"not a {record_type.__name__}: {type(err).__name__}: {err}"[:1000]
 
 
+def story_doc(value: object) -> tuple[str, dict[str, Any]] | str:
+    """(id, document) of a tagged-topic message, or why it cannot be indexed."""
+    data = decode_tagged_story(value)
+    if isinstance(data, str):
+        return data
+    try:
+        return data["id"], story_document(data)
+    except (KeyError, TypeError, ValueError, OverflowError) as err:  # a field of the wrong shape
+        return f"not a TaggedStory: {type(err).__name__}: {err}"[:1000]
+
+
+def alert_doc(value: object) -> tuple[str, dict[str, Any]] | str:
+    """(id, document) of an alerts-topic message, or why it cannot be indexed."""
+    alert = decode_record(Alert, value)
+    if isinstance(alert, str):
+        return alert
+    assert isinstance(alert, Alert)
+    return alert.id, alert_document(alert)
+
+
 def register_index_agents(app: faust.App, topics: Topics, stories: BulkIndexer,
                           alerts: BulkIndexer, batch_size: int) -> tuple[Any, Any]:
     """Declare `index_stories` and `index_alerts` on app."""
 
-    async def index_batch(stream: Stream[bytes], batch: Sequence[EventT],
-                          record_type: type[faust.Record], indexer: BulkIndexer,
-                          to_doc: Callable[[Any], dict[str, Any]], stage: str) -> None:
+    async def index_batch(stream: Stream[bytes], batch: Sequence[EventT], indexer: BulkIndexer,
+                          to_doc: Callable[[object], tuple[str, dict[str, Any]] | str],
+                          stage: str) -> None:
         docs: list[tuple[str, dict[str, Any]]] = []
         by_id: dict[str, EventT] = {}
         for event in batch:
-            record = decode_record(record_type, event.message.value)
-            if isinstance(record, str):
+            decoded = to_doc(event.message.value)
+            if isinstance(decoded, str):
                 await send_to_deadletter(topics.deadletter, event.message, "undecodable",
-                                         record, stage=stage)
+                                         decoded, stage=stage)
                 continue
-            doc_id = str(record.id)  # both record types have an id
-            docs.append((doc_id, to_doc(record)))
-            by_id[doc_id] = event
+            docs.append(decoded)
+            by_id[decoded[0]] = event
         if docs:
             if stage == "index":
                 metrics.STORIES_IN.labels("index").inc(len(docs))
@@ -73,15 +92,14 @@ def register_index_agents(app: faust.App, topics: Topics, stories: BulkIndexer,
         # (event with TaggedStory JSON) -> Elasticsearch stories alias
         async for batch in stream.noack_take(batch_size, within=0.2):
             # noack_take yields the events themselves, so each can be acked after the write.
-            await index_batch(stream, cast(list[EventT], batch), TaggedStory, stories,
-                              story_document, "index")
+            await index_batch(stream, cast(list[EventT], batch), stories, story_doc, "index")
 
     @app.agent(topics.alerts, name="index_alerts")
     async def index_alerts(stream: StreamT[bytes]) -> None:
         stream = cast(Stream[bytes], stream)  # noack_take lives on the concrete class
         # (event with Alert JSON) -> Elasticsearch alerts alias
         async for batch in stream.noack_take(batch_size, within=0.2):
-            await index_batch(stream, cast(list[EventT], batch), Alert, alerts, alert_document,
+            await index_batch(stream, cast(list[EventT], batch), alerts, alert_doc,
                               "index_alerts")
 
     return index_stories, index_alerts

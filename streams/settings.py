@@ -53,6 +53,8 @@ class Settings:
     rules_file: Path | None = None
     webhook_secret: Secret = field(default_factory=lambda: Secret(""))
     stanza_dir: Path | None = None
+    # Processes that tag stories (each loads its own Tagger, ~0.6 GB); 0 tags in the event loop.
+    tag_processes: int = 1
     # Local stack ports (deploy/local/stack reads the same variables)
     es_port: int = 19200
     kafka_port: int = 19092

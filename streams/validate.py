@@ -23,10 +23,12 @@ from streams.records import RawStory
 # The `format` values a RawStory may carry: the feed formats streams.feeds reads.
 STORY_FORMATS: tuple[str, ...] = ("ninjs", "jsonl", "rss", "text")
 
-# Why a message goes to the dead-letter topic; "tagging_error" is the tag agent's own (the
-# tagging core raised), validate_raw never gives it.
+# Why a message goes to the dead-letter topic. "tagging_error" (the tagging core raised) and
+# "tagging_crashed" (the tagging process died on this story, twice) are the tag agent's own;
+# validate_raw never gives them.
 RejectionReason = Literal[
-    "invalid_utf8", "not_json", "schema", "empty_body", "body_too_large", "tagging_error"
+    "invalid_utf8", "not_json", "schema", "empty_body", "body_too_large", "tagging_error",
+    "tagging_crashed",
 ]
 REJECTION_REASONS: tuple[RejectionReason, ...] = get_args(RejectionReason)
 

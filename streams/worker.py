@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,9 @@ from streams.es import BulkIndexer, es_client
 from streams.index import register_index_agents
 from streams.rules import RuleSet, load_rules
 from streams.settings import Settings
-from streams.tag import StoryTaggingStep, register_tag_agent
+from streams.tag import StoryTaggingStep, register_tag_agent, warm_up
 from streams.tagging.core import Tagger
+from streams.tagpool import InlineTagging, ProcessTagging, TaggingRunner
 from streams.validate import REJECTION_REASONS
 
 log = logging.getLogger(__name__)
@@ -80,30 +80,27 @@ async def setup_indices(settings: Settings) -> None:
         await client.close()
 
 
-def warm_up(tagger: Tagger) -> None:
-    """Tag the bundled sample stories once, so lazily loaded models (language detectors) and
-    caches are ready before the first real story, whose latency counts."""
-    from streams.feeds import read_stories
-    from streams.samples import sample_paths
-
-    started = time.perf_counter()
-    for path in sample_paths():
-        for story in read_stories(path):
-            tagger.tag(story.body, headline=story.headline, language=story.language)
-    log.info("tagger warmed up in %.2fs", time.perf_counter() - started)
+def tagging_runner(settings: Settings, tagger: Tagger | None = None) -> TaggingRunner:
+    """Where the worker tags: WIREWATCH_TAG_PROCESSES child processes (started and loaded when
+    this returns), or the event loop itself when it is 0 or a tagger is given."""
+    if tagger is None and settings.tag_processes > 0:
+        pool = ProcessTagging(settings.tag_processes, settings.max_body_bytes, settings.stanza_dir)
+        pool.start()
+        return pool
+    tagger = tagger or Tagger.load(stanza_dir=settings.stanza_dir)
+    warm_up(tagger)
+    return InlineTagging(StoryTaggingStep(tagger, fingerprint, settings.max_body_bytes))
 
 
 def build_worker(settings: Settings, tagger: Tagger | None = None,
                  rules: RuleSet | None = None) -> tuple[faust.App, Topics]:
-    """The app with every agent registered (does not start it)."""
+    """The app with every agent registered (does not start it; tagging processes are started)."""
     app, topics = build_app(settings)
-    tagger = tagger or Tagger.load(stanza_dir=settings.stanza_dir)
-    warm_up(tagger)
-    for language, backend in tagger.ner_backends.items():
+    tagging = tagging_runner(settings, tagger)
+    for language, backend in tagging.ner_backends.items():
         metrics.NER_BACKEND.labels(language, backend).set(1)
     metrics.NER_BACKEND.labels("*", "gazetteer").set(1)
-    register_tag_agent(app, topics, StoryTaggingStep(tagger, fingerprint, settings.max_body_bytes),
-                       settings)
+    register_tag_agent(app, topics, tagging)
     client = es_client(settings)
     register_index_agents(
         app, topics,
@@ -134,6 +131,7 @@ def build_worker(settings: Settings, tagger: Tagger | None = None,
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]  # Faust's stubs omit async receivers
     async def close_es(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+        tagging.close()
         await client.close()
 
     return app, topics

@@ -115,6 +115,15 @@ class WorkerProcess:
         # Faust logs the partitions it was given once the group has joined.
         return "Assigned" in self.log() or "assigned" in self.log()
 
+    def child_pids(self) -> list[int]:
+        """Processes the worker started (its tagging processes among them)."""
+        assert self.proc is not None
+        pid = self.proc.pid
+        try:
+            return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        except OSError:
+            return []
+
     def log(self) -> str:
         try:
             return self.log_path.read_text(errors="replace")

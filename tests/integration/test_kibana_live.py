@@ -240,7 +240,7 @@ async def test_saved_objects_match_the_live_mapping_and_the_search_finds_violenc
 
         stories = live_stories()
         rejected = await indexers[settings.stories_index].write(
-            [(s.id, story_document(s)) for s in stories])
+            [(s.id, story_document(json.loads(s.dumps()))) for s in stories])
         assert rejected == []
         stories_alias = aliases[settings.stories_index]
         await es.indices.refresh(index=stories_alias)

@@ -255,6 +255,15 @@ async def test_bad_input_goes_to_deadletter_and_stream_continues(pipeline: Pipel
     assert all(len(d) > 10 for d in detail.values())
 
 
+def alive(pid: int) -> bool:
+    """True while pid runs (a zombie waiting for its parent to reap it counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 async def test_worker_killed_mid_stream_loses_and_duplicates_nothing(pipeline: Pipeline,
                                                                      es: Any) -> None:
     s = pipeline.settings
@@ -264,8 +273,15 @@ async def test_worker_killed_mid_stream_loses_and_duplicates_nothing(pipeline: P
     await asyncio.sleep(1.5)
     import signal
 
+    tagging_processes = first.child_pids()
+    assert tagging_processes, "the worker should tag in a child process"
     first.stop(sig=signal.SIGKILL)  # the harshest restart: no clean shutdown, no final commit
     await publishing
+    # The tagging process notices its worker is gone and exits: no orphan holds memory.
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in tagging_processes) and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    assert not any(alive(pid) for pid in tagging_processes)
     pipeline.worker().start()
     count = await wait_count(es, s.stories_index, len(stories), 120)
     assert count == len(stories)
