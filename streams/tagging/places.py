@@ -88,6 +88,11 @@ _COUNTRY_BASE = 6.5
 # What PlaceTagger.name_at found: (candidates, key, last word - first word, characters cut off
 # the end, found by stems).
 _NameFound = tuple[tuple[int, ...], str, int, int, bool]
+_NO_NAME_FOUND: _NameFound = ((), "", 0, 0, False)
+# What the words of a run say at one of its words before context is read: (what to do, the
+# country of a demonym that names no place, the name found). What to do is one of:
+_NO_NAME, _NAME_FOUND, _SOUND_ONLY, _DEMONYM_ONLY, _HASHTAG_PARTS = range(5)
+_Outcome = tuple[int, str, _NameFound]
 
 
 @dataclass(slots=True)
@@ -182,6 +187,7 @@ class PlaceTagger:
         self._word_forms: dict[str, tuple[str, str, tuple[str, ...]]] = {}
         self._word_roles: dict[str, int] = {}
         self._runs: dict[str, _RunWords] = {}
+        self._qualifiers: dict[str, tuple[int, ...]] = {}
 
     def word_role(self, word: str) -> int:
         """What a capitalized word can do: 0 nothing, 1 demonym, 2 start a place name."""
@@ -249,6 +255,25 @@ class PlaceTagger:
                 max(roles, default=_NOTHING), _DEMONYM in roles, speaker, whole,
             )
             self._runs[run] = found
+        return found
+
+    def qualifier_ids(self, run: str) -> tuple[int, ...]:
+        """The regions or countries a run of capitalized words after a name names, longest
+        name first ("Texas" in "Paris, Texas"), memoized; () when it names none."""
+        found = self._qualifiers.get(run)
+        if found is None:
+            if len(self._qualifiers) >= _RUN_CACHE_SIZE:
+                self._qualifiers.clear()
+            gazetteer, kinds = self._gazetteer, self._kinds
+            names = [self.word_form(w)[0] for w in _TOKEN.findall(run)]
+            found = ()
+            for size in range(min(len(names), 3), 0, -1):
+                key = " ".join(names[:size])
+                ids = gazetteer.ids(key) or gazetteer.inflected_ids(names[:size])
+                found = tuple(k for k in ids if kinds[k] != "city")
+                if found:
+                    break
+            self._qualifiers[run] = found
         return found
 
     def id_facts(self, ids: tuple[int, ...]) -> tuple[bool, bool, bool, int]:
@@ -541,10 +566,16 @@ class _RunWords:
     speaker: str  # its last word when that word could be someone quoted ("Henderson said")
     speaker_is_whole_run: bool
     inert: bool = field(init=False)  # no name, demonym or speaker
+    # _Scan._outcome_at of each (word, hashtag, arabic) asked for so far
+    outcomes: dict[tuple[int, bool, bool], _Outcome] = field(
+        init=False, default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inert", self.top_role < _NAME and not self.has_demonym
                            and not self.speaker)
+
+
+_NO_RUN = _RunWords((), (), (), (), (), (), (), _NOTHING, False, "", False)
 
 
 class _Scan:
@@ -562,7 +593,8 @@ class _Scan:
         self.demonym_countries: dict[str, float] = {}
         self.last_place_end = -1
         self._speakers: set[str] | None = None
-        # tokens of the current run: offsets, words, normalized words
+        # the current run, and its tokens: offsets, words, normalized words
+        self.current = _NO_RUN
         self.starts: Sequence[int] = ()
         self.ends: Sequence[int] = ()
         self.words: Sequence[str] = ()
@@ -650,6 +682,7 @@ class _Scan:
             self.ends = [start + e for e in run.ends]
         else:
             self.starts, self.ends = run.starts, run.ends
+        self.current = run
         self.words, self.norms = run.words, run.norms
         self.stems, self.inflections = run.stems, run.inflections
 
@@ -679,34 +712,54 @@ class _Scan:
     # -- one candidate ----------------------------------------------------------------------
 
     def _match_at(self, i: int, hashtag: bool, arabic: bool) -> list[_Match] | None:
-        tagger, lists, norms = self.tagger, self.lists, self.norms
-        key0, stem0 = norms[i], self.stems[i]
-        if key0 in lists.never:
+        outcomes = self.current.outcomes
+        outcome = outcomes.get((i, hashtag, arabic))
+        if outcome is None:
+            outcome = outcomes[(i, hashtag, arabic)] = self._outcome_at(i, hashtag, arabic)
+        kind, demonym, found = outcome
+        if kind == _NAME_FOUND:
+            ids, key, size, cut, stemmed = found
+            j = i + size
+            match = _Match(self.starts[i], self.ends[j] - cut, ids, i, j,
+                           first_start=self.starts[i])
+            if not self._accept(match, key, stemmed, hashtag, arabic):
+                return None
+            return [match]
+        if kind == _NO_NAME:
             return None
-        demonym = lists.demonyms.get(key0) or lists.demonyms.get(stem0)
-        role = tagger.word_role(self.words[i])
-        if not hashtag and not arabic and role not in (_NAME, _DEMONYM_OR_NAME, _SOUNDS_LIKE):
-            return None
-        if role == _SOUNDS_LIKE:
+        if kind == _SOUND_ONLY:
             return self._sounds_like(i)
-        stop = i + MAX_NAME_TOKENS
-        found = tagger.name_at(self.words[i:stop], norms[i:stop], self.inflections[i:stop],
-                               arabic, demonym is not None)
-        ids, key, size, cut, stemmed = found
-        if not ids and demonym is not None:
+        if kind == _DEMONYM_ONLY:
             weight = self.demonym_countries.get(demonym, 0.0)
             self.demonym_countries[demonym] = min(1.0, weight + 0.5)
             return None
+        return self._hashtag_parts(i)
+
+    def _outcome_at(self, i: int, hashtag: bool, arabic: bool) -> _Outcome:
+        """What the words of the current run say at word i, before context is read: the
+        same for every occurrence of the run, so it is kept with the run (see _Outcome)."""
+        tagger, lists, norms = self.tagger, self.lists, self.norms
+        nothing: _Outcome = (_NO_NAME, "", _NO_NAME_FOUND)
+        key0, stem0 = norms[i], self.stems[i]
+        if key0 in lists.never:
+            return nothing
+        demonym = lists.demonyms.get(key0) or lists.demonyms.get(stem0)
+        role = tagger.word_role(self.words[i])
+        if not hashtag and not arabic and role not in (_NAME, _DEMONYM_OR_NAME, _SOUNDS_LIKE):
+            return nothing
+        if role == _SOUNDS_LIKE:
+            return (_SOUND_ONLY, "", _NO_NAME_FOUND)
+        stop = i + MAX_NAME_TOKENS
+        found = tagger.name_at(self.words[i:stop], norms[i:stop], self.inflections[i:stop],
+                               arabic, demonym is not None)
+        ids, key = found[0], found[1]
+        if not ids and demonym is not None:
+            return (_DEMONYM_ONLY, demonym, _NO_NAME_FOUND)
         if not ids:
-            return self._hashtag_parts(i) if hashtag else None
-        j = i + size
-        end = self.ends[j] - cut
+            return (_HASHTAG_PARTS, "", _NO_NAME_FOUND) if hashtag else nothing
         if key in lists.never:
-            return None
-        match = _Match(self.starts[i], end, ids, i, j, first_start=self.starts[i])
-        if not self._accept(match, key, stemmed, hashtag, arabic):
-            return None
-        return [match]
+            return nothing
+        return (_NAME_FOUND, "", found)
 
     def _sounds_like(self, i: int) -> list[_Match] | None:
         """A Greek spelling of a foreign name ("Καντούνα" = Kaduna), one or two words."""
@@ -754,10 +807,12 @@ class _Scan:
         tagger, lists = self.tagger, self.lists
         i, j = match.first_token, match.last_token
         text, start = self.text, match.start
-        before: list[str] | None = None
+        # The normalized word right before the name ("" when none), and where the one before
+        # that would end: that second word is only read after a connector ("state of Georgia").
+        previous, previous_end = "", -1
         if start > 1 and text[start - 1] == " " and text[start - 2] != " ":
-            before = self._words_before(start)
-            if before and before[-1] in lists.org_prev:
+            previous, previous_end = self._word_before(start - 1)
+            if previous in lists.org_prev:
                 return False  # "Real Madrid"
         if self._next_capitalized(j):
             following = self._word_after(j)
@@ -772,10 +827,10 @@ class _Scan:
             return False  # "Jordan Henderson ... Henderson said"
         if not nations and i == j and following and self.norms[i] in lists.person_next:
             return False  # "Victoria Nuland" (also a region), "Georgia May"
-        if regions and before:
-            previous = before[-1]
+        if regions and previous:
             if previous in lists.region_cues or (
-                previous in _CONNECTORS and len(before) > 1 and before[-2] in lists.region_cues
+                previous in _CONNECTORS
+                and self._word_before(previous_end)[0] in lists.region_cues
             ):
                 match.wants_region = True
         if not nations:
@@ -797,7 +852,7 @@ class _Scan:
             return True
         if self._sentence_start(match.start) or self._title_line(match.start):
             return False
-        if before and before[-1] in lists.cues:
+        if previous and previous in lists.cues:
             match.evidence = True
             return True
         first = self.words[i][0]
@@ -814,7 +869,7 @@ class _Scan:
         if max(tagger._populations[k] for k in self.gazetteer.ids(self.norms[i]) or (0,)) >= (
                 ANCHOR_POPULATION):
             return False
-        role = tagger.word_role(self.text[self.ends[i] + 1:].split(" ", 1)[0].strip(".,;:"))
+        role = tagger.word_role(self._up_to_space(self.ends[i] + 1).strip(".,;:"))
         return role == _NOTHING
 
     def _speaker_name(self, match: _Match, strong_kind: bool, following: str) -> bool:
@@ -825,9 +880,14 @@ class _Scan:
                 populations[k] for k in match.ids) < SPEAKER_TOWN_POPULATION:
             return True
         if following:
-            after = self.text[match.end + 1:].split(" ", 1)[0].strip(".,;:'’s")
+            after = self._up_to_space(match.end + 1).strip(".,;:'’s")
             return after in self.speakers
         return False
+
+    def _up_to_space(self, position: int) -> str:
+        """The text from position to the next space (or the end)."""
+        end = self.text.find(" ", position)
+        return self.text[position:] if end < 0 else self.text[position:end]
 
     def _continues_list(self, start: int) -> bool:
         """True when the name follows an accepted place in a list ("Kyiv, Lviv and Odesa")."""
@@ -848,14 +908,9 @@ class _Scan:
         following = _RUN.match(text, position)
         if following is None:
             return
-        names = [self.tagger.word_form(w)[0] for w in _TOKEN.findall(following.group())]
-        for size in range(min(len(names), 3), 0, -1):
-            key = " ".join(names[:size])
-            ids = self.gazetteer.ids(key) or self.gazetteer.inflected_ids(names[:size])
-            wide = tuple(k for k in ids if self.tagger._kinds[k] != "city")
-            if wide:
-                match.qualifier_ids = wide
-                return
+        wide = self.tagger.qualifier_ids(following.group())
+        if wide:
+            match.qualifier_ids = wide
 
     def _dateline(self, match: _Match) -> bool:
         """True when the name opens a line and a date or an agency credit follows it."""
@@ -886,21 +941,20 @@ class _Scan:
 
     # -- context helpers --------------------------------------------------------------------
 
-    def _words_before(self, position: int) -> list[str]:
-        """Up to two normalized words right before position (a single space apart)."""
+    def _word_before(self, end: int) -> tuple[str, int]:
+        """The normalized word that ends at the space at offset end, and the offset of the
+        space before that word (-1 when there is none); ("", -1) when no word ends there
+        (no space at end, or punctuation between the word and the space)."""
         text = self.text
-        words: list[str] = []
-        end = position - 1  # the space before the name
-        while len(words) < 2 and end > 0 and text[end] == " ":
-            # the later of the last space and the last line break (sought after that space)
-            space = text.rfind(" ", 0, end)
-            start = max(space, text.rfind("\n", space + 1, end)) + 1
-            word = text[start:end]
-            if not word or not (word.isalpha() or _TOKEN.fullmatch(word)):
-                break  # punctuation between the word and the name
-            words.insert(0, self.tagger.word_form(word)[0])
-            end = start - 1
-        return words
+        if end <= 0 or text[end] != " ":
+            return "", -1
+        # the later of the last space and the last line break (sought after that space)
+        space = text.rfind(" ", 0, end)
+        start = max(space, text.rfind("\n", space + 1, end)) + 1
+        word = text[start:end]
+        if not word or not (word.isalpha() or _TOKEN.fullmatch(word)):
+            return "", -1  # punctuation between the word and the name
+        return self.tagger.word_form(word)[0], start - 1
 
     def _word_after(self, j: int) -> str:
         """The normalized word right after token j when only a space separates them."""

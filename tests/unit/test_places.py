@@ -343,3 +343,25 @@ def test_ukrainian_and_greek_place_mentions(
     expected: list[tuple[str, int]],
 ) -> None:
     assert found(tag(tagger, segmenter, text)) == expected
+
+
+def test_repeated_runs_are_judged_in_their_own_context(
+    tagger: PlaceTagger, segmenter: LanguageSegmenter
+) -> None:
+    # What a run of capitalized words names is kept with the run; whether it is accepted is
+    # not: the same "Split" is a place after a cue word and a common word at a sentence start.
+    text = "Protesters gathered in Split on Monday."
+    assert found(tag(tagger, segmenter, text)) == [("Split", SPLIT)]
+    assert found(tag(tagger, segmenter, "Split was calm on Sunday.")) == []
+    assert found(tag(tagger, segmenter, text)) == [("Split", SPLIT)]
+
+
+def test_qualifier_and_region_cue_after_a_connector(
+    tagger: PlaceTagger, segmenter: LanguageSegmenter
+) -> None:
+    qualified = tag(tagger, segmenter, "He grew up in Paris, Texas, and later moved to Paris.")
+    assert [(m.text, m.place.country_code) for m in qualified] == [
+        ("Paris", "US"), ("Texas", "US"), ("Paris", "US")]
+    region = tag(tagger, segmenter, "Voters in the state of Georgia went to the polls.")
+    assert [(m.text, m.place.kind, m.place.country_code) for m in region] == [
+        ("Georgia", "admin", "US")]
