@@ -115,6 +115,7 @@ def story_document(story: Mapping[str, Any], now: float | None = None) -> dict[s
         "killed": story.get("killed", 0),
         "injured": story.get("injured", 0),
         "violent": bool(violence),
+        "violence_terms": sorted({v["text"] for v in violence}),
         "focus": focus,
         "locations": locations,
         "violence": [

@@ -357,7 +357,7 @@ STORIES = load_template("stories")["template"]["mappings"]["properties"]
     ("headline.raw", "terms", True),  # its keyword multi-field
     ("place_points", "geohash_grid", True),
     ("focus.point", "geohash_grid", True),
-    ("locations.point", "geohash_grid", False),  # nested: out of reach of a plain agg
+    ("violence_terms", "terms", True),
     ("focus.country_code", "terms", True),
     ("severity", "histogram", True),
     ("countries", "histogram", False),
@@ -374,9 +374,17 @@ def test_field_fits_its_use(field: str, use: str, ok: bool) -> None:
     assert fits(mapped, use) is ok
 
 
-@pytest.mark.parametrize("field", ["headline.keyword", "focus", "place", "focus.point.lat", ""])
+@pytest.mark.parametrize("field", ["headline.keyword", "focus", "place", "focus.point.lat", "",
+                                   "locations.point", "violence.category"])  # kept, not indexed
 def test_unmapped_fields_are_not_found(field: str) -> None:
     assert mapped_field(STORIES, field) is None
+
+
+def test_fields_under_a_nested_object_do_not_fit_plain_aggregations() -> None:
+    mapping = {"mentions": {"type": "nested", "properties": {"point": {"type": "geo_point"}}}}
+    mapped = mapped_field(mapping, "mentions.point")
+    assert mapped is not None and mapped.nested
+    assert not fits(mapped, "geohash_grid")
 
 
 @pytest.mark.parametrize(("query", "expected"), [

@@ -42,6 +42,7 @@ def test_document_of_a_tagged_story_message() -> None:
     assert doc["locations"][0]["point"] == {"lat": 43.25, "lon": 76.91}
     assert doc["violence"] == [{"text": "stormed", "start": 11, "end": 18, "category": "storming"}]
     assert doc["violent"] is True
+    assert doc["violence_terms"] == ["stormed"]
     assert doc["indexed_at"] == 1_641_376_802.0
 
 
