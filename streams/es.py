@@ -161,12 +161,16 @@ class BulkIndexer:
         self.max_backoff = max_backoff
 
     async def setup(self) -> None:
-        """Install the index template and the first index behind the alias, if missing."""
+        """Install the index template and the first index behind the alias, if missing; roll the
+        alias over to a new index when its write index has an older mapping than the template."""
         body = load_template(self.template)
         body["index_patterns"] = [f"{self.alias}-*"]
-        await self._retrying("setup", self._setup, body)
+        # Every index carries the version of the mapping it was created with.
+        version = int(body.get("_meta", {}).get("schema_version", 1))
+        body["template"]["mappings"]["_meta"] = {"schema_version": version}
+        await self._retrying("setup", self._setup, body, version)
 
-    async def _setup(self, body: dict[str, Any]) -> None:
+    async def _setup(self, body: dict[str, Any], version: int) -> None:
         await self.client.indices.put_index_template(name=self.alias, **body)
         if not await self.client.indices.exists_alias(name=self.alias):
             first = f"{self.alias}-000001"
@@ -174,6 +178,26 @@ class BulkIndexer:
                 await self.client.indices.create(
                     index=first, aliases={self.alias: {"is_write_index": True}}
                 )
+            return
+        write_index = await self._write_index()
+        mappings = (await self.client.indices.get_mapping(index=write_index))[write_index]["mappings"]
+        current = int(mappings.get("_meta", {}).get("schema_version", 0))
+        if current < version:
+            # Documents of the new shape would be refused by the old strict mapping: new writes
+            # go to a new index; searches through the alias still see the old documents.
+            result = await self.client.indices.rollover(alias=self.alias)
+            log.info("%s: mapping version %d -> %d, writes now go to %s", self.alias, current,
+                     version, result["new_index"])
+
+    async def _write_index(self) -> str:
+        aliases = await self.client.indices.get_alias(name=self.alias)
+        for index, entry in aliases.items():
+            if entry["aliases"][self.alias].get("is_write_index"):
+                return str(index)
+        if len(aliases) == 1:  # a lone index is the write index even without the flag
+            return str(next(iter(aliases)))
+        raise RuntimeError(f"alias {self.alias} has no write index; set is_write_index on one "
+                           f"of {', '.join(sorted(aliases))}")
 
     async def write(self, docs: Sequence[tuple[str, dict[str, Any]]]) -> list[Rejected]:
         """Index docs (id, source); returns those refused for good."""
