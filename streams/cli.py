@@ -54,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from streams.tagcli import run_tag
 
         return run_tag(sys.stdin, sys.stdout, text_file=args.text, pretty=args.pretty,
-                       stanza_dir=settings.stanza_dir)
+                       stanza_dir=settings.stanza_dir, cache_dir=settings.cache_dir)
     if args.command == "worker":
         from streams.worker import run_worker
 

@@ -81,6 +81,11 @@ class Settings:
         return settings
 
     @property
+    def cache_dir(self) -> Path:
+        """Where built data (the gazetteer) is kept between starts."""
+        return self.state_dir / "cache"
+
+    @property
     def kafka_url(self) -> str:
         """The broker list as Faust wants it (`kafka://host:port;host:port`)."""
         return "kafka://" + ";".join(self.kafka_bootstrap.split(","))

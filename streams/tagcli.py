@@ -59,8 +59,8 @@ def tag_line(tagger: Tagger, line: str) -> dict[str, Any]:
 
 
 def run_tag(stdin: IO[str], stdout: IO[str], text_file: Path | None = None, pretty: bool = False,
-            stanza_dir: Path | None = None) -> int:
-    tagger = Tagger.load(stanza_dir=stanza_dir)
+            stanza_dir: Path | None = None, cache_dir: Path | None = None) -> int:
+    tagger = Tagger.load(stanza_dir=stanza_dir, cache_dir=cache_dir)
     if text_file is not None:
         # Read as `wirewatch publish` reads it, so offsets match what the pipeline indexes.
         try:

@@ -68,6 +68,7 @@ class ChildConfig:
 
     max_body_bytes: int
     stanza_dir: Path | None
+    cache_dir: Path | None
     parent_pid: int
 
 
@@ -82,7 +83,7 @@ def _start_child(config: ChildConfig) -> None:
     from streams.tagging.core import Tagger
 
     _watch_parent(config.parent_pid)
-    tagger = Tagger.load(stanza_dir=config.stanza_dir)
+    tagger = Tagger.load(stanza_dir=config.stanza_dir, cache_dir=config.cache_dir)
     warm_up(tagger)
     _child_step = StoryTaggingStep(tagger, fingerprint, config.max_body_bytes)
 
@@ -119,6 +120,7 @@ class ProcessTagging:
 
     def __init__(
         self, processes: int, max_body_bytes: int, stanza_dir: Path | None,
+        cache_dir: Path | None = None,
         initializer: Callable[[ChildConfig], None] = _start_child,
         ready: Callable[[], tuple[int, dict[str, str]]] = _child_ready,
         task: Callable[[Sequence[bytes]], list[Outcome]] = _tag_in_child,
@@ -126,7 +128,7 @@ class ProcessTagging:
         if processes < 1:
             raise ValueError("ProcessTagging needs at least one process; use InlineTagging")
         self.processes = processes
-        self.config = ChildConfig(max_body_bytes, stanza_dir, os.getpid())
+        self.config = ChildConfig(max_body_bytes, stanza_dir, cache_dir, os.getpid())
         self._initializer, self._ready, self._task = initializer, ready, task
         self._pool = self._new_pool()
         self._backends: dict[str, str] = {}

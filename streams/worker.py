@@ -84,10 +84,11 @@ def tagging_runner(settings: Settings, tagger: Tagger | None = None) -> TaggingR
     """Where the worker tags: WIREWATCH_TAG_PROCESSES child processes (started and loaded when
     this returns), or the event loop itself when it is 0 or a tagger is given."""
     if tagger is None and settings.tag_processes > 0:
-        pool = ProcessTagging(settings.tag_processes, settings.max_body_bytes, settings.stanza_dir)
+        pool = ProcessTagging(settings.tag_processes, settings.max_body_bytes, settings.stanza_dir,
+                              cache_dir=settings.cache_dir)
         pool.start()
         return pool
-    tagger = tagger or Tagger.load(stanza_dir=settings.stanza_dir)
+    tagger = tagger or Tagger.load(stanza_dir=settings.stanza_dir, cache_dir=settings.cache_dir)
     warm_up(tagger)
     return InlineTagging(StoryTaggingStep(tagger, fingerprint, settings.max_body_bytes))
 

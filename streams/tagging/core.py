@@ -109,8 +109,10 @@ class Tagger:
 
     @classmethod
     def load(cls, stanza_dir: Path | None = None,
-             stanza_languages: Sequence[str] = ("en", "ru", "uk", "fr", "es", "de", "ar")) -> Tagger:
-        """Load gazetteer, lexicons and detectors once; stanza models too where installed."""
+             stanza_languages: Sequence[str] = ("en", "ru", "uk", "fr", "es", "de", "ar"),
+             cache_dir: Path | None = None) -> Tagger:
+        """Load gazetteer, lexicons and detectors once; stanza models too where installed.
+        With cache_dir the built gazetteer is kept there for the next start (Gazetteer.load)."""
         proposers: list[SpanProposer] = []
         backends: dict[str, str] = {}
         if stanza_dir is not None:
@@ -131,7 +133,7 @@ class Tagger:
                     backends.update({lang: "stanza" for lang in proposer.languages})
         tagger = cls(
             segmenter=LanguageSegmenter(),
-            places=PlaceTagger(Gazetteer.load()),
+            places=PlaceTagger(Gazetteer.load(cache_dir)),
             violence=ViolenceTagger(ViolenceLexicon.load()),
             sources=SourceMatcher.load(),
             proposers=proposers,
