@@ -4,7 +4,8 @@ Prints, for wirewatch and for a consume->produce passthrough written with aiokaf
   * sustained throughput (stories/s) for a burst of N stories published as fast as possible
     (wirewatch: until every story is in Elasticsearch, timed by the last document's indexed_at;
     baseline: until all are re-produced), and the ratio between the two;
-  * ingest->alert latency p50/p95/p99 at a fixed offered rate (default 100 stories/s)
+  * ingest->alert latency p50/p95/p99 at a fixed offered rate (default 100 stories/s) for 15 s,
+    after 5 s of warm-up at that rate (a fresh worker's first seconds are not its steady state)
     (baseline: ingest->passthrough output latency at the same rate);
   * where the CPU went during the throughput run: CPU milliseconds per story of the worker, its
     tagging processes, Kafka and Elasticsearch (from /proc), which is what bounds throughput on
@@ -156,8 +157,10 @@ async def drain(bootstrap: str, topic: str, n: int, timeout: float,
             now = time.time()
             for records in batch.values():
                 for r in records:
-                    latencies.append(latency_of(r.value, now))  # type: ignore[operator]
-                    last = now
+                    latency = latency_of(r.value, now)  # type: ignore[operator]
+                    if latency is not None:  # None: a message from before the measurement
+                        latencies.append(latency)
+                        last = now
     finally:
         await consumer.stop()
     return latencies, last
@@ -264,11 +267,6 @@ def cpu_snapshot(groups: dict[str, list[int]]) -> dict[str, float]:
     return {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in groups.items()}
 
 
-def alert_latency(value: bytes, now: float) -> float:
-    alert = Alert.loads(value)
-    return now - alert.received_at
-
-
 async def es_indexed(es: AsyncElasticsearch, index: str) -> int:
     """Documents searchable now (no forced refresh: forcing one per poll would cost ES more CPU
     than the documents themselves)."""
@@ -306,11 +304,25 @@ async def wirewatch(settings: Settings, n: int, rate: float, workers: int,
     procs = start_workers(env, workers, logdir)
     es = AsyncElasticsearch(s.es_url)
     try:
+        # 0. warm-up: the first seconds of a fresh worker (new changelog topics electing their
+        # leaders, first fetches) are not its steady state, which is what latency is about.
+        warm = int(rate * 5)
+        await publish_stories(s, corpus(tag + "w", warm), rate=rate)
+        while await es_indexed(es, s.stories_index) < warm:
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(2)
         # 1. latency at a fixed offered rate
         m = int(rate * 15)
+        measured_from = time.time()
+
+        def steady_latency(value: bytes, now: float) -> float | None:
+            alert = Alert.loads(value)
+            return now - alert.received_at if alert.received_at >= measured_from else None
+
         pub = asyncio.create_task(publish_stories(s, corpus(tag + "r", m), rate=rate))
-        lat, _ = await drain(s.kafka_bootstrap, s.topic_alerts, 10**9, 15 + 10, alert_latency)
+        lat, _ = await drain(s.kafka_bootstrap, s.topic_alerts, 10**9, 15 + 10, steady_latency)
         await pub
+        m += warm
         while await es_indexed(es, s.stories_index) < m:
             await asyncio.sleep(0.5)
         # 2. sustained throughput: n stories as fast as possible, until all are in Elasticsearch

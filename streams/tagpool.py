@@ -14,6 +14,7 @@ goes to the dead-letter topic as "tagging_crashed", and the stream goes on.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 import os
@@ -86,6 +87,9 @@ def _start_child(config: ChildConfig) -> None:
     tagger = Tagger.load(stanza_dir=config.stanza_dir, cache_dir=config.cache_dir)
     warm_up(tagger)
     _child_step = StoryTaggingStep(tagger, fingerprint, config.max_body_bytes)
+    # What is loaded now lives as long as the process: the garbage collector need not walk it
+    # again on every full collection (each one a pause of ~0.1 s otherwise).
+    gc.freeze()
 
 
 def _watch_parent(parent_pid: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     asyncio.run(ensure_topics(settings))
     asyncio.run(setup_indices(settings))
     app, _ = build_worker(settings, rules=rules)
+    gc.freeze()  # modules, rules and clients live as long as the worker: collections skip them
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()
     return 0
