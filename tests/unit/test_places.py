@@ -225,6 +225,8 @@ CASES = [
     ("Turkey's president met China's leader in Beijing.",
      [("Turkey", 298795), ("China", 1814991), ("Beijing", 1816670)]),
     ("The UK and the U.S. condemned it.", [("UK", 2635167), ("U.S", UNITED_STATES)]),
+    # a palace is not the Spanish town of that name
+    ("Los manifestantes llegaron al Palacio de Gobierno en Lima.", [("Lima", 3936456)]),
 ]
 
 
