@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Sequence
@@ -9,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from streams.tag import TaggedOutcome
-from streams.tagpool import ChildConfig, Outcome, ProcessTagging
+from streams.clustering import fingerprint
+from streams.tag import StoryTaggingStep, TaggedOutcome
+from streams.tagging.core import Tagger
+from streams.tagpool import ChildConfig, InlineTagging, Outcome, ProcessTagging
 from streams.validate import Rejection
 
 SAMPLE = Path(__file__).resolve().parents[2].parent / "shared" / "samples" / "almaty-2022-01-el.txt"
@@ -98,3 +101,14 @@ async def test_real_child_loads_the_tagger_and_tags_the_sample() -> None:
         assert isinstance(bad, Rejection) and bad.reason == "not_json"
     finally:
         pool.close()
+
+    # Tagging in the event loop (WIREWATCH_TAG_PROCESSES=0) gives the same story.
+    inline = InlineTagging(StoryTaggingStep(Tagger.load(), fingerprint, 200_000))
+    same, also_bad = await inline.tag_batch([story.dumps(), b"{not json"])
+    assert isinstance(same, TaggedOutcome)
+    assert isinstance(also_bad, Rejection) and also_bad.reason == "not_json"
+    in_child, in_loop = json.loads(good.value), json.loads(same.value)
+    for timestamp in ("tagged_at", "received_at"):
+        in_child.pop(timestamp), in_loop.pop(timestamp)
+    assert in_child == in_loop
+    assert (same.key, same.language, same.violent) == (good.key, good.language, good.violent)
