@@ -39,7 +39,8 @@ from streams.publish import publish_stories, stories_from_paths
 from streams.records import RawStory
 from streams.samples import sample_paths
 from streams.validate import format_utc
-from tests.conftest import Pipeline, Stack, free_port
+from tests.conftest import Pipeline, Stack
+from tests.localhttp import LocalServer
 
 pytestmark = pytest.mark.integration
 
@@ -61,15 +62,15 @@ class FlakyElasticsearch:
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream.rstrip("/")
-        self.port = free_port()
         self.failing = False
         self.refused = 0
-        self._runner: web.AppRunner | None = None
+        self.server = LocalServer([("*", "/{tail:.*}", self._handle)],
+                                  client_max_size=64 * 1024 * 1024)
         self._session: aiohttp.ClientSession | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.server.url
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
@@ -89,15 +90,10 @@ class FlakyElasticsearch:
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession()
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        await self.server.start()
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self.server.stop()
         if self._session is not None:
             await self._session.close()
 
@@ -106,28 +102,22 @@ class WebhookReceiver:
     """A desk's webhook endpoint on 127.0.0.1 that accepts every alert."""
 
     def __init__(self) -> None:
-        self.port = free_port()
         self.alerts: list[dict[str, Any]] = []
-        self._runner: web.AppRunner | None = None
+        self.server = LocalServer([("POST", "/hook", self._handle)])
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
+        return f"{self.server.url}/hook"
 
     async def _handle(self, request: web.Request) -> web.Response:
         self.alerts.append(await request.json())
         return web.Response(text="ok")
 
     async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/hook", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        await self.server.start()
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self.server.stop()
 
 
 def rules_yaml(webhook_url: str) -> str:

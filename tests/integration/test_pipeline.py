@@ -18,7 +18,8 @@ from streams.feeds import read_stories, text_story
 from streams.publish import publish_stories
 from streams.records import Alert, RawStory
 from streams.webhooks import verify_signature
-from tests.conftest import Pipeline, free_port
+from tests.conftest import Pipeline
+from tests.localhttp import LocalServer
 
 pytestmark = pytest.mark.integration
 
@@ -68,14 +69,13 @@ class Receiver:
     """A real HTTP webhook receiver on 127.0.0.1 that checks signatures."""
 
     def __init__(self) -> None:
-        self.port = free_port()
         self.received: list[dict[str, Any]] = []
         self.bad_signatures = 0
-        self.runner: web.AppRunner | None = None
+        self.server = LocalServer([("POST", "/hook", self.handle)])
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
+        return f"{self.server.url}/hook"
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
@@ -87,15 +87,10 @@ class Receiver:
         return web.Response(status=204)
 
     async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/hook", self.handle)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        await self.server.start()
 
     async def stop(self) -> None:
-        if self.runner:
-            await self.runner.cleanup()
+        await self.server.stop()
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaProducer
 
 from streams.publish import publish_stories, stories_from_paths
 from tests.conftest import REPO, Pipeline, Stack
+from tests.localhttp import LocalServer
 
 pytestmark = pytest.mark.integration
 
@@ -47,28 +48,22 @@ class AlertReceiver:
     def __init__(self, port: int) -> None:
         self.port = port
         self.posts: list[dict[str, Any]] = []
-        self._runner: web.AppRunner | None = None
+        self.server = LocalServer([("POST", "/alertmanager", self._handle)], port=port)
 
     async def _handle(self, request: web.Request) -> web.Response:
         self.posts.append(await request.json())
         return web.Response(text="ok")
 
     async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/alertmanager", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
         try:
-            await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+            await self.server.start()
         except OSError as err:
-            await self._runner.cleanup()
             pytest.fail(f"cannot listen on 127.0.0.1:{self.port} for Alertmanager's webhooks "
                         f"({err}); stop what holds the port or set WIREWATCH_ALERT_WEBHOOK_PORT "
                         "and restart alertmanager (deploy/local/stack down/up alertmanager)")
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self.server.stop()
 
     def alerts(self, **labels: str) -> list[tuple[str, dict[str, Any]]]:
         """(receiver, alert) for every delivered alert whose labels include `labels`."""

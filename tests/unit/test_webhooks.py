@@ -27,6 +27,7 @@ from streams.webhooks import (
     verify_signature,
 )
 from tests.conftest import free_port
+from tests.localhttp import LocalServer
 
 SECRET = "s3cr3t-eurasia"
 FAST = RetryPolicy(max_attempts=3, timeout_seconds=0.3, base_delay=0.01, max_delay=0.05)
@@ -84,17 +85,12 @@ class Receiver:
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     rec = Receiver()
-    app = web.Application()
-    app.router.add_post("/hooks/{name}", rec.handle)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    rec.base = f"http://127.0.0.1:{port}/hooks/"
+    server = LocalServer([("POST", "/hooks/{name}", rec.handle)], shutdown_timeout=0.1)
+    await server.start()
+    rec.base = f"{server.url}/hooks/"
     yield rec
     rec.release.set()
-    await runner.cleanup()
+    await server.stop()
 
 
 @dataclass
