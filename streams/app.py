@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import faust
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import TopicT
 
 from streams.settings import Settings
@@ -20,6 +23,29 @@ class Topics:
     tagged: TopicT  # TaggedStory JSON, keyed by focus country code (co-partitions clusters, bursts)
     alerts: TopicT  # Alert JSON, keyed by alert id
     deadletter: TopicT  # original bytes; reason, detail and origin in message headers
+
+
+async def _seek_to_committed_or_beginning(self: AIOKafkaConsumerThread) -> Mapping[Any, int]:
+    """Faust seeks stream partitions to their committed offsets after every assignment. aiokafka
+    leaves a partition without a committed offset wherever fetching had got to, and Faust drops
+    records it fetched for a partition that was not active yet (during recovery): stories
+    published while a worker joins or restarts were then skipped. Such partitions go back to
+    their beginning instead, so every story is read at least once (the topics' earliest offset
+    is the auto_offset_reset policy anyway)."""
+    consumer = self._ensure_consumer()
+
+    async def seek() -> Mapping[Any, int]:
+        committed: Mapping[Any, int] = await consumer.seek_to_committed()
+        uncommitted = [tp for tp, offset in committed.items() if not offset]
+        if uncommitted:
+            await consumer.seek_to_beginning(*uncommitted)
+        return committed
+
+    result: Mapping[Any, int] = await self.call_thread(seek)
+    return result
+
+
+AIOKafkaConsumerThread.seek_to_committed = _seek_to_committed_or_beginning  # type: ignore[method-assign]
 
 
 def build_app(settings: Settings) -> tuple[faust.App, Topics]:
