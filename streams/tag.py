@@ -8,6 +8,7 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import faust
@@ -126,6 +127,17 @@ class StoryTaggingStep:
             focus_country=focus_country or "none",
             tagging_seconds=time.perf_counter() - started,
         )
+
+
+def loaded_step(max_body_bytes: int, stanza_dir: Path | None = None,
+                cache_dir: Path | None = None, tagger: Tagger | None = None) -> StoryTaggingStep:
+    """A tagging step with its Tagger loaded (unless given) and warmed up: what the worker and
+    each tagging process build once at start."""
+    from streams.clustering import fingerprint
+
+    tagger = tagger or Tagger.load(stanza_dir=stanza_dir, cache_dir=cache_dir)
+    warm_up(tagger)
+    return StoryTaggingStep(tagger, fingerprint, max_body_bytes)
 
 
 def warm_up(tagger: Tagger) -> None:

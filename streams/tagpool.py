@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from streams.tag import StoryTaggingStep, TaggedOutcome, warm_up
+from streams.tag import StoryTaggingStep, TaggedOutcome, loaded_step
 from streams.validate import Rejection
 
 log = logging.getLogger(__name__)
@@ -80,13 +80,8 @@ _child_step: StoryTaggingStep | None = None
 def _start_child(config: ChildConfig) -> None:
     """Initializer of a tagging process: load the Tagger, warm it up, watch the parent."""
     global _child_step
-    from streams.clustering import fingerprint
-    from streams.tagging.core import Tagger
-
     _watch_parent(config.parent_pid)
-    tagger = Tagger.load(stanza_dir=config.stanza_dir, cache_dir=config.cache_dir)
-    warm_up(tagger)
-    _child_step = StoryTaggingStep(tagger, fingerprint, config.max_body_bytes)
+    _child_step = loaded_step(config.max_body_bytes, config.stanza_dir, config.cache_dir)
     # What is loaded now lives as long as the process: the garbage collector need not walk it
     # again on every full collection (each one a pause of ~0.1 s otherwise).
     gc.freeze()

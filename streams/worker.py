@@ -13,12 +13,11 @@ import faust
 from streams import __version__, metrics
 from streams.alert import AlertAgentDeps, register_alert_agent
 from streams.app import Topics, build_app
-from streams.clustering import fingerprint
 from streams.es import BulkIndexer, es_client
 from streams.index import register_index_agents
 from streams.rules import RuleSet, load_rules
 from streams.settings import Settings
-from streams.tag import StoryTaggingStep, register_tag_agent, warm_up
+from streams.tag import loaded_step, register_tag_agent
 from streams.tagging.core import Tagger
 from streams.tagpool import InlineTagging, ProcessTagging, TaggingRunner
 from streams.validate import REJECTION_REASONS
@@ -89,9 +88,8 @@ def tagging_runner(settings: Settings, tagger: Tagger | None = None) -> TaggingR
                               cache_dir=settings.cache_dir)
         pool.start()
         return pool
-    tagger = tagger or Tagger.load(stanza_dir=settings.stanza_dir, cache_dir=settings.cache_dir)
-    warm_up(tagger)
-    return InlineTagging(StoryTaggingStep(tagger, fingerprint, settings.max_body_bytes))
+    return InlineTagging(loaded_step(settings.max_body_bytes, settings.stanza_dir,
+                                     settings.cache_dir, tagger))
 
 
 def build_worker(settings: Settings, tagger: Tagger | None = None,

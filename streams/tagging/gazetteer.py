@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import gettext
@@ -400,11 +401,14 @@ def _data_lines(name: str) -> Iterator[list[str]]:
             yield line.split("\t")
 
 
-def _load_pickle(data: bytes) -> Any:
+@contextlib.contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Hundreds of thousands of new containers are made (building or unpickling the gazetteer):
+    cycle collection over them is pure cost."""
     collecting = gc.isenabled()
-    gc.disable()  # as when building: hundreds of thousands of new containers
+    gc.disable()
     try:
-        return pickle.loads(data)  # noqa: S301 - our own cache file, see Gazetteer.load
+        yield
     finally:
         if collecting:
             gc.enable()
@@ -575,7 +579,8 @@ class Gazetteer:
         path = cache_dir / f"gazetteer-{_build_fingerprint()}.pickle"
         try:
             with path.open("rb") as cached:
-                loaded = _load_pickle(cached.read())
+                with _no_cycle_collection():
+                    loaded = pickle.loads(cached.read())  # noqa: S301 - our own cache file
             if isinstance(loaded, cls):
                 return loaded
         except Exception:  # missing, torn or foreign: whatever it is, build instead
@@ -596,9 +601,7 @@ class Gazetteer:
 
     @classmethod
     def _build(cls) -> Gazetteer:
-        collecting = gc.isenabled()
-        gc.disable()  # hundreds of thousands of new containers: cycle collection is pure cost
-        try:
+        with _no_cycle_collection():
             builder = _Builder()
             builder.add_countries()
             builder.add_admin_regions()
@@ -606,9 +609,6 @@ class Gazetteer:
             builder.add_aliases("places_aliases.tsv")
             builder.add_aliases("places_exonyms.tsv")
             return builder.build()
-        finally:
-            if collecting:
-                gc.enable()
 
     def lookup(self, norm_key: str) -> list[Place]:
         """Candidates for a normalized name ("new york", "αλματι", "нур-султан")."""

@@ -18,7 +18,7 @@ from streams.feeds import read_stories, text_story
 from streams.publish import publish_stories
 from streams.records import Alert, RawStory
 from streams.webhooks import verify_signature
-from tests.conftest import Pipeline
+from tests.conftest import Pipeline, alive
 from tests.localhttp import LocalServer
 
 pytestmark = pytest.mark.integration
@@ -248,15 +248,6 @@ async def test_bad_input_goes_to_deadletter_and_stream_continues(pipeline: Pipel
     detail = {dict(r.headers)["wirewatch-reason"].decode(): dict(r.headers)["wirewatch-detail"]
               for r in records}
     assert all(len(d) > 10 for d in detail.values())
-
-
-def alive(pid: int) -> bool:
-    """True while pid runs (a zombie waiting for its parent to reap it counts as gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 async def test_worker_killed_mid_stream_loses_and_duplicates_nothing(pipeline: Pipeline,

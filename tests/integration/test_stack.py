@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from prometheus_client import CollectorRegistry, Counter, start_http_server
 
-from tests.conftest import REPO, STACK, Stack, free_port
+from tests.conftest import REPO, STACK, Stack, alive, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -138,15 +138,6 @@ def test_prometheus_scrapes_a_real_exporter(stack: Stack, uid: str) -> None:
         thread.join(5)
 
 
-def running(pid: str) -> bool:
-    """True while the process exists and is not a zombie waiting to be reaped."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(") ", 1)[1].split()[0] != "Z"
-
-
 def test_stack_up_is_idempotent_and_down_leaves_nothing(tmp_path: Path) -> None:
     """A second checkout's stack on other ports: up twice, then down; no stray processes."""
     env = {**os.environ,
@@ -170,7 +161,7 @@ def test_stack_up_is_idempotent_and_down_leaves_nothing(tmp_path: Path) -> None:
         out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
         marker = str(tmp_path)
         return [line for line in out.splitlines()
-                if marker in line and running(line.split()[0])]
+                if marker in line and alive(line.split()[0])]
 
     services = ["kafka", "elasticsearch", "prometheus", "alertmanager"]
     try:
@@ -190,7 +181,7 @@ def test_stack_up_is_idempotent_and_down_leaves_nothing(tmp_path: Path) -> None:
         time.sleep(0.5)
     assert our_processes() == []
     for service, pid in pids.items():
-        assert not running(pid), f"{service} (pid {pid}) still running after down"
+        assert not alive(pid), f"{service} (pid {pid}) still running after down"
     status = stack("status", *services)
     assert status.returncode == 1 and status.stdout.count("stopped") == len(services)
 
