@@ -19,6 +19,13 @@ import pytest
 from streams.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
+# The Greek Almaty sample story: from the shared samples folder beside the checkout when there is
+# one, else the byte-identical copy the package bundles (tests/unit/test_devset.py checks it).
+SAMPLE_STORY = next(
+    (path for path in (REPO.parent / "shared" / "samples" / "almaty-2022-01-el.txt",
+                       Path("/work/shared/samples/almaty-2022-01-el.txt")) if path.exists()),
+    REPO / "streams" / "samples" / "almaty-2022-01-el.txt",
+)
 STACK = REPO / "deploy" / "local" / "stack"
 
 

@@ -18,12 +18,11 @@ from streams.feeds import read_stories, text_story
 from streams.publish import publish_stories
 from streams.records import Alert, RawStory
 from streams.webhooks import verify_signature
-from tests.conftest import Pipeline, alive
+from tests.conftest import SAMPLE_STORY, Pipeline, alive
 from tests.localhttp import LocalServer
 
 pytestmark = pytest.mark.integration
 
-SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "samples" / "almaty-2022-01-el.txt"
 REPO = Path(__file__).resolve().parents[2]
 BUNDLED_SAMPLE = REPO / "streams" / "samples" / "almaty-2022-01-el.txt"
 SECRET = "test-secret-for-signatures"
@@ -161,7 +160,7 @@ async def test_greek_sample_flows_to_es_alert_topic_webhook(kz_pipeline: Pipelin
                                                             receiver: Receiver) -> None:
     worker = kz_pipeline.worker().start()
     s = kz_pipeline.settings
-    stories = list(read_stories(SAMPLE))
+    stories = list(read_stories(SAMPLE_STORY))
     assert len(stories) == 1
     sent_at = time.time()
     await publish_stories(s, stories)

@@ -6,7 +6,6 @@ import json
 import os
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import pytest
 
@@ -15,9 +14,7 @@ from streams.tag import StoryTaggingStep, TaggedOutcome
 from streams.tagging.core import Tagger
 from streams.tagpool import ChildConfig, InlineTagging, Outcome, ProcessTagging
 from streams.validate import Rejection
-
-SAMPLE = Path(__file__).resolve().parents[2].parent / "shared" / "samples" / "almaty-2022-01-el.txt"
-
+from tests.conftest import SAMPLE_STORY
 
 # Functions the child processes run instead of the Tagger (module level: spawn imports them).
 
@@ -87,7 +84,7 @@ def test_no_processes_is_refused() -> None:
 async def test_real_child_loads_the_tagger_and_tags_the_sample() -> None:
     from streams.feeds import text_story
 
-    story = text_story(SAMPLE.read_text(encoding="utf-8"))
+    story = text_story(SAMPLE_STORY.read_text(encoding="utf-8"))
     assert story is not None
     pool = ProcessTagging(1, 200_000, None)
     pool.start(timeout=180)
